@@ -1,0 +1,277 @@
+"""The `kiss` command line: list plugins, simulate, train, generate, evaluate, demo.
+
+Heavy modules (torch, models) are imported inside the commands that need them, so that
+`kiss list-plugins` and `kiss --help` stay fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from kiss_core.errors import KissError
+from kiss_core.registry import Registry, get_registry
+from kiss_core.specs import KINDS
+
+__all__ = ["main"]
+
+logger = logging.getLogger("kiss_core.cli")
+
+
+class _PluginCommandGroup(click.Group):
+    """A group that also offers the commands plugins register, importing one only when it runs."""
+
+    def list_commands(self, context: click.Context) -> list[str]:
+        plugin_commands = [r.spec.name for r in get_registry().registrations if r.kind == "command"]
+        return sorted(set(super().list_commands(context)) | set(plugin_commands))
+
+    def get_command(self, context: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(context, name)
+        if command is not None:
+            return command
+        for registration in get_registry().registrations:
+            if registration.kind == "command" and registration.spec.name == name:
+                return registration.load()
+        return None
+
+
+def _run_reporting_errors(function):
+    """Turn user errors into one message and exit status 2; a traceback only with -v."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        context = click.get_current_context()
+        try:
+            return function(*args, **kwargs)
+        except KissError as error:
+            if context.obj and context.obj.get("verbosity", 0) > 0:
+                logger.exception("Details")
+            click.echo(f"Error: {error.message()}", err=True)
+            context.exit(2)
+        except KeyboardInterrupt:
+            click.echo("Interrupted. Finished files and the last checkpoint are kept; "
+                       "continue training with 'kiss train --resume RUN'.", err=True)
+            context.exit(130)
+
+    return wrapper
+
+
+def _common_options(function):
+    """Add --seed, --device, --config, --overwrite and --progress/--no-progress."""
+    options = [
+        click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random step."),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+                     help="Where torch runs; auto picks CUDA when present."),
+        click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="TOML file with [dataset], [generator], [train] and [sample] tables."),
+        click.option("--overwrite", is_flag=True, help="Replace an existing output instead of refusing."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _config_section(config_path: Path | None, section: str) -> dict[str, Any]:
+    if config_path is None:
+        return {}
+    from kiss_core.config import read_toml
+
+    content = read_toml(config_path)
+    value = content.get(section, {})
+    if not isinstance(value, dict):
+        raise KissError("Invalid config section", where=f"{config_path} [{section}]", expected="a table", got=repr(value))
+    return value
+
+
+def _progress(context: click.Context) -> bool:
+    return context.obj["verbosity"] >= 0 and sys.stderr.isatty() or context.obj["verbosity"] > 0
+
+
+def _summarise(lines: dict[str, Any]) -> None:
+    for key, value in lines.items():
+        click.echo(f"{key + ':':<22} {value}")
+
+
+@click.group(cls=_PluginCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More log output; -v also shows tracebacks.")
+@click.option("-q", "--quiet", count=True, help="Only warnings and errors.")
+@click.version_option(package_name="kiss-core", prog_name="kiss")
+@click.pass_context
+def main(context: click.Context, verbose: int, quiet: int) -> None:
+    """KISS: train fast generative surrogates of slow simulations and prove they stand in."""
+    verbosity = verbose - quiet
+    level = logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    context.ensure_object(dict)
+    context.obj["verbosity"] = verbosity
+
+
+@main.command("list-plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON records instead of a table.")
+@click.option("--kind", type=click.Choice(KINDS), default=None, help="Only components of this kind.")
+@click.pass_context
+@_run_reporting_errors
+def list_plugins(context: click.Context, as_json: bool, kind: str | None) -> None:
+    """List every registered component and every plugin that failed to load."""
+    registry = get_registry()
+    rows = [
+        {"name": r.name, "kind": r.kind, "summary": r.spec.summary, "package": r.package, "version": r.version,
+         "status": "ok"}
+        for r in registry.registrations if kind in (None, r.kind)
+    ]
+    failures = [{"name": f.plugin, "kind": "plugin", "summary": f.error, "package": f.package, "version": "",
+                 "status": "failed"} for f in registry.failures]
+    if as_json:
+        click.echo(json.dumps(rows + failures, indent=2))
+        return
+    for row in rows + failures:
+        click.echo(f"{row['kind']:<10} {row['name']:<28} {row['status']:<7} {row['package']} {row['version']}  "
+                   f"{row['summary']}")
+
+
+@main.command()
+@click.argument("dataset")
+@click.option("--events", "-n", type=int, required=True, help="Number of events to produce.")
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output file, in the dataset's own layout.")
+@_common_options
+@click.pass_context
+@_run_reporting_errors
+def simulate(context, dataset, events, out, seed, device, config_path, overwrite) -> None:
+    """Produce reference events with a classical simulator (or read them) and write them to OUT."""
+    from kiss_core import pipeline
+
+    summary = pipeline.simulate(get_registry(), dataset, events, out, options=_config_section(config_path, "dataset"),
+                                seed=seed, overwrite=overwrite, progress=_progress(context))
+    _summarise({"wrote": summary["path"], "events": summary["events"], "seconds": f"{summary['seconds']:.1f}"})
+
+
+@main.command()
+@click.argument("generator")
+@click.option("--data", type=click.Path(dir_okay=False, path_type=Path), help="Training data file.")
+@click.option("--dataset", help="Registered dataset whose file layout DATA has.")
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), required=True, help="Run directory.")
+@click.option("--epochs", type=int, default=None, help="Override [train] epochs.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@_common_options
+@click.pass_context
+@_run_reporting_errors
+def train(context, generator, data, dataset, out, epochs, resume, seed, device, config_path, overwrite) -> None:
+    """Train GENERATOR on a data file; checkpoints go to OUT/checkpoints after every epoch."""
+    from kiss_core import pipeline
+
+    if not resume and (data is None or dataset is None):
+        raise KissError("Missing training data", where="--data/--dataset",
+                        expected="a data file and the registered dataset name of its layout")
+    train_options = _config_section(config_path, "train")
+    if epochs is not None:
+        train_options["epochs"] = epochs
+    summary = pipeline.train_run(
+        get_registry(), generator, dataset, data, out, generator_options=_config_section(config_path, "generator"),
+        dataset_options=_config_section(config_path, "dataset"), train_options=train_options, seed=seed,
+        device=device, resume=resume, overwrite=overwrite, progress=_progress(context),
+    )
+    _summarise({"run": summary["run"], "epochs": summary["epochs_done"], "seconds": f"{summary['seconds']:.1f}",
+                "model": f"{summary['run']}/checkpoints/model.pt"})
+
+
+@main.command()
+@click.argument("run", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--events", "-n", type=int, required=True, help="Number of events to generate.")
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output file.")
+@click.option("--conditions", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="File whose events give the conditions (default: the training data).")
+@click.option("--solver", default="", help="Sampler name (default: the generator's own).")
+@click.option("--steps", type=int, default=None, help="Steps of a fixed-step solver.")
+@click.option("--batch-size", type=int, default=1000, show_default=True, help="Events per model call.")
+@_common_options
+@click.pass_context
+@_run_reporting_errors
+def generate(context, run, events, out, conditions, solver, steps, batch_size, seed, device, config_path,
+             overwrite) -> None:
+    """Generate events from the trained model in RUN."""
+    from kiss_core import pipeline
+
+    sampler_options = _config_section(config_path, "sample")
+    if steps is not None:
+        sampler_options["steps"] = steps
+    if sampler_options and not solver:
+        raise KissError("Sampler options given without a sampler", where="--steps/[sample]", hint="add --solver NAME")
+    summary = pipeline.generate(get_registry(), run, events, out, conditions=conditions, sampler=solver,
+                                sampler_options=sampler_options, batch_size=batch_size, seed=seed, device=device,
+                                overwrite=overwrite, progress=_progress(context))
+    _summarise({"wrote": summary["path"], "events": summary["events"], "seconds": f"{summary['seconds']:.2f}",
+                "events per second": f"{summary['events_per_second']:.0f}"})
+
+
+@main.command()
+@click.argument("reference", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("candidate", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--dataset", required=True, help="Registered dataset whose file layout both files have.")
+@click.option("--metric", "metrics", multiple=True, help="Metric name; repeat for several (default: the dataset's).")
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), required=True, help="Report folder.")
+@_common_options
+@click.pass_context
+@_run_reporting_errors
+def evaluate(context, reference, candidate, dataset, metrics, out, seed, device, config_path, overwrite) -> None:
+    """Compare CANDIDATE with REFERENCE; every metric is shown beside its reference-vs-reference baseline."""
+    from kiss_core import pipeline
+
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise KissError("Output folder is not empty", where=str(out), hint="choose another --out or add --overwrite")
+    summary = pipeline.evaluate_files(get_registry(), dataset, reference, candidate, out, metrics=metrics,
+                                      dataset_options=_config_section(config_path, "dataset"), seed=seed,
+                                      progress=_progress(context))
+    _print_metrics(summary["metrics"])
+    _summarise({"report": summary["report"]})
+
+
+@main.command()
+@click.argument("name")
+@click.option("--full", is_flag=True, help="Train properly (longer); the default is a quick run.")
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run directory (default: runs/demo-NAME).")
+@_common_options
+@click.pass_context
+@_run_reporting_errors
+def demo(context, name, full, out, seed, device, config_path, overwrite) -> None:
+    """Run simulate -> train -> generate -> evaluate for a domain (jets, calo, ...)."""
+    from kiss_core import pipeline
+
+    registry = get_registry()
+    registry.get("demo", name)
+    out = out or Path("runs") / f"demo-{name}{'-full' if full else ''}"
+    start = time.monotonic()
+    summary = pipeline.run_demo(registry, name, out, full=full, seed=seed, device=device, overwrite=overwrite,
+                                progress=_progress(context))
+    _print_metrics(summary["metrics"])
+    _summarise({
+        "run": summary["run"],
+        "report": summary["report"],
+        "minutes": f"{(time.monotonic() - start) / 60:.1f}",
+        **{f"  {step}": f"{seconds:.1f} s" for step, seconds in summary["timings_seconds"].items()},
+        "generation": f"{summary['events_per_second']:.0f} events/s",
+    })
+    if summary["expected_quality"] and not full:
+        click.echo(f"\nExpected quality: {summary['expected_quality']}")
+
+
+def _print_metrics(metrics: dict[str, Any]) -> None:
+    click.echo(f"{'metric':<24} {'candidate':>24} {'baseline (ref vs ref)':>26}")
+    for row in metrics["rows"]:
+        click.echo(f"{row['label']:<24} {row['value']:>12.4g} ± {row['uncertainty']:<9.2g} "
+                   f"{row['baseline']:>12.4g} ± {row['baseline_uncertainty']:<9.2g}")
+
+
+def registry_for_tests(registry: Registry) -> None:
+    """Replace the process-wide registry (tests build their own from plugin objects)."""
+    from kiss_core import registry as registry_module
+
+    registry_module._registry = registry

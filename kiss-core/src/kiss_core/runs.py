@@ -1,0 +1,123 @@
+"""Run directories: ``run.json``, ``checkpoints/``, samples and ``report/`` of one piece of work."""
+
+from __future__ import annotations
+
+import logging
+import platform
+import shutil
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from kiss_core.errors import KissError
+from kiss_core.io.files import read_json, write_json
+
+__all__ = ["RunDirectory", "package_versions"]
+
+logger = logging.getLogger(__name__)
+
+RUN_FILE = "run.json"
+
+
+class RunDirectory:
+    """A folder that holds one run and its record.
+
+    ``run.json`` stores the resolved config, seed, package versions, command line and the
+    status ("running" until the work finishes, then "finished").
+
+    Arguments:
+        path: The folder.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    @property
+    def record_path(self) -> Path:
+        return self.path / RUN_FILE
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def report(self) -> Path:
+        return self.path / "report"
+
+    def exists(self) -> bool:
+        return self.record_path.is_file()
+
+    def read(self) -> dict[str, Any]:
+        """Return the run record; a folder without one is not a run."""
+        if not self.exists():
+            raise KissError(
+                "Not a KISS run directory",
+                where=str(self.path),
+                expected=f"a folder with {RUN_FILE}, written by 'kiss train' or 'kiss demo'",
+            )
+        return read_json(self.record_path)
+
+    def start(self, record: dict[str, Any], *, overwrite: bool = False, resume: bool = False) -> dict[str, Any]:
+        """Create the run (or reopen it with ``resume``) and write its record with status "running".
+
+        Raises:
+            KissError: The folder holds a run and neither ``overwrite`` nor ``resume`` is set,
+                or it holds files that are not a run.
+        """
+        if resume:
+            previous = self.read()
+            previous.setdefault("resumed_at", []).append(time.strftime("%Y-%m-%dT%H:%M:%S"))
+            previous["status"] = "running"
+            write_json(self.record_path, previous)
+            return previous
+
+        if self.path.exists() and any(self.path.iterdir()):
+            if not overwrite:
+                state = self.read().get("status", "unknown") if self.exists() else "not a run"
+                raise KissError(
+                    "Output folder is not empty",
+                    where=str(self.path),
+                    expected="a new or empty folder",
+                    got=f"a folder holding files (run status: {state})",
+                    hint="choose another --out, add --resume to continue it, or --overwrite to replace it",
+                )
+            logger.info("Removing the previous contents of %s (--overwrite)", self.path)
+            shutil.rmtree(self.path)
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        full_record = {
+            "status": "running",
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "command_line": sys.argv,
+            "python": platform.python_version(),
+            "packages": package_versions(),
+            **record,
+        }
+        write_json(self.record_path, full_record)
+        return full_record
+
+    def update(self, **fields: Any) -> dict[str, Any]:
+        """Merge fields into the run record."""
+        record = self.read()
+        record.update(fields)
+        write_json(self.record_path, record)
+        return record
+
+    def finish(self, **fields: Any) -> dict[str, Any]:
+        """Mark the run finished, adding any result fields."""
+        return self.update(status="finished", finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"), **fields)
+
+
+def package_versions() -> dict[str, str]:
+    """Return the versions of KISS packages and the libraries results depend on."""
+    versions = {}
+    for distribution in metadata.distributions():
+        name = distribution.metadata["Name"]
+        if name and (name.startswith("kiss-") or name.lower() in _TRACKED):
+            versions[name] = distribution.version
+    return dict(sorted(versions.items()))
+
+
+_TRACKED = {"torch", "numpy", "scipy", "xarray", "h5py", "zuko", "torchdiffeq", "pythia8mc", "fastjet", "energyflow"}
