@@ -151,9 +151,22 @@ class Sampler(ABC):
     samplers) for the current state ``x`` at time or noise level ``t``.
     """
 
+    #: What ``field`` returns: "velocity" (dx/dt, noise at t = 0, data at t = 1) or
+    #: "denoiser" (the clean-data estimate D(x; sigma)).
+    parametrisation: ClassVar[str]
+
     @abstractmethod
-    def sample(self, field: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor) -> SamplingResult:
-        """Integrate from the initial state ``x`` and return the final state with its NFE."""
+    def sample(
+        self,
+        field: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        x: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> SamplingResult:
+        """Integrate from the initial state ``x`` and return the final state with its NFE.
+
+        ``generator`` seeds the noise of stochastic samplers; deterministic ones ignore it.
+        """
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,24 @@ def kiss_generators() -> list[Spec]:
 
 @hookimpl
 def kiss_samplers() -> list[Spec]:
-    return []
+    return [
+        Spec("euler", "Explicit Euler ODE solver for velocity fields (torchdiffeq, fixed steps)",
+             "kiss_core.sampling.ode:EulerSampler", ("ode", "fixed-step", "velocity")),
+        Spec("midpoint", "Explicit midpoint ODE solver, order 2 (torchdiffeq, fixed steps)",
+             "kiss_core.sampling.ode:MidpointSampler", ("ode", "fixed-step", "velocity")),
+        Spec("rk4", "Fourth-order Runge-Kutta, 3/8 rule (torchdiffeq, fixed steps)",
+             "kiss_core.sampling.ode:RK4Sampler", ("ode", "fixed-step", "velocity")),
+        Spec("dopri5", "Adaptive Dormand-Prince 5(4) ODE solver (torchdiffeq)",
+             "kiss_core.sampling.ode:Dopri5Sampler", ("ode", "adaptive", "velocity")),
+        Spec("euler_maruyama", "Euler-Maruyama on the marginal-preserving SDE of a velocity field",
+             "kiss_core.sampling.sde:EulerMaruyamaSampler", ("sde", "stochastic", "velocity")),
+        Spec("edm_heun", "Deterministic EDM Heun sampler (Karras et al. 2022, Algorithm 1)",
+             "kiss_core.sampling.edm:EdmHeunSampler", ("ode", "edm", "denoiser")),
+        Spec("edm_stochastic", "Stochastic EDM sampler with churn (Karras et al. 2022, Algorithm 2)",
+             "kiss_core.sampling.edm:EdmStochasticSampler", ("sde", "edm", "stochastic", "denoiser")),
+        Spec("consistency", "One-step or multistep consistency sampling (Song et al. 2023)",
+             "kiss_core.sampling.consistency:ConsistencySampler", ("consistency", "one-step", "denoiser")),
+    ]
 
 
 @hookimpl
