@@ -264,14 +264,15 @@ def demo(context, name, full, out, seed, device, config_path, overwrite) -> None
 
 
 def _print_metrics(metrics: dict[str, Any]) -> None:
-    click.echo(f"{'metric':<24} {'candidate':>24} {'baseline (ref vs ref)':>26}")
+    click.echo(f"{'metric':<24} {'candidate':>24}   {'baseline (reference vs reference)':>34}")
     for row in metrics["rows"]:
-        click.echo(f"{row['label']:<24} {row['value']:>12.4g} ± {row['uncertainty']:<9.2g} "
-                   f"{row['baseline']:>12.4g} ± {row['baseline_uncertainty']:<9.2g}")
+        candidate = _with_uncertainty(row["value"], row["uncertainty"])
+        baseline = _with_uncertainty(row["baseline_value"], row["baseline_uncertainty"])
+        click.echo(f"{row['label']:<24} {candidate:>24}   {baseline:>34}")
+    click.echo(f"({metrics['n_events']} events per sample in every comparison)")
 
 
-def registry_for_tests(registry: Registry) -> None:
-    """Replace the process-wide registry (tests build their own from plugin objects)."""
-    from kiss_core import registry as registry_module
-
-    registry_module._registry = registry
+def _with_uncertainty(value: float | None, uncertainty: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.4g} ± {uncertainty:.2g}" if uncertainty is not None else f"{value:.4g}"

@@ -25,7 +25,7 @@ class GaussianMixture(Dataset):
         config: :class:`GaussianMixture.Config`.
     """
 
-    default_metrics = ("core.w1", "core.fpd", "core.kpd", "core.classifier")
+    default_metrics = ("core.w1", "core.fpd", "core.kpd", "core.classifier_auc")
 
     @dataclass(frozen=True)
     class Config:

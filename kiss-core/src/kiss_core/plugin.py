@@ -48,7 +48,16 @@ def kiss_samplers() -> list[Spec]:
 
 @hookimpl
 def kiss_metrics() -> list[Spec]:
-    return []
+    return [
+        Spec("w1", "W1 per chosen variable with bootstrap batches", "kiss_core.metrics.variables:FeatureW1",
+             ("two-sample",)),
+        Spec("fpd", "Fréchet physics distance of chosen variables, extrapolated to infinite N",
+             "kiss_core.metrics.variables:FeatureFPD", ("two-sample",)),
+        Spec("kpd", "Kernel physics distance (unbiased polynomial MMD) of chosen variables",
+             "kiss_core.metrics.variables:FeatureKPD", ("two-sample",)),
+        Spec("classifier_auc", "Held-out ROC AUC of a calibrated classifier", "kiss_core.metrics.variables:ClassifierAUC",
+             ("two-sample", "classifier")),
+    ]
 
 
 @hookimpl
