@@ -28,7 +28,12 @@ def kiss_generators() -> list[Spec]:
 
 @hookimpl
 def kiss_metrics() -> list[Spec]:
-    return []
+    return [
+        Spec("w1m", "W1 of the relative jet mass", "kiss_collider.metrics.jets:W1M", ("jets", "two-sample")),
+        Spec("w1p", "W1 of constituent etarel, phirel, ptrel", "kiss_collider.metrics.jets:W1P", ("jets", "two-sample")),
+        Spec("efp", "W1EFP, FPD and KPD on energy-flow polynomials", "kiss_collider.metrics.jets:JetEFPMetrics",
+             ("jets", "two-sample")),
+    ]
 
 
 @hookimpl
