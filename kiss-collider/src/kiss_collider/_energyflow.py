@@ -9,6 +9,8 @@ the real one cannot be imported; any use of the EMD functions then raises Import
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import sys
 import types
@@ -31,22 +33,23 @@ def _placeholder_wasserstein(reason: str) -> types.ModuleType:
 
 def import_energyflow() -> types.ModuleType:
     """Return the ``energyflow`` module, standing in for ``wasserstein`` when it fails to import."""
-    try:
-        import energyflow
-    except ImportError as error:
-        if "wasserstein" not in sys.modules and not _wasserstein_failed():
-            raise
-        for name in [name for name in sys.modules if name.split(".")[0] in ("energyflow", "wasserstein")]:
-            del sys.modules[name]
-        logger.debug("Importing energyflow without its EMD dependency: %s", error)
-        sys.modules["wasserstein"] = _placeholder_wasserstein(str(error))
-        import energyflow
+    if "energyflow" not in sys.modules and not _wasserstein_importable():
+        sys.modules["wasserstein"] = _placeholder_wasserstein("its compiled extension failed to import")
+    import energyflow
+
     return energyflow
 
 
-def _wasserstein_failed() -> bool:
-    try:
-        import wasserstein  # noqa: F401
-    except ImportError:
-        return True
-    return False
+def _wasserstein_importable() -> bool:
+    # NumPy prints a long warning to stderr when a NumPy 1 extension is imported; KISS handles
+    # that case, so the warning is captured and logged at debug level instead.
+    captured = io.StringIO()
+    with contextlib.redirect_stderr(captured):
+        try:
+            import wasserstein  # noqa: F401
+        except ImportError as error:
+            for name in [name for name in sys.modules if name.split(".")[0] == "wasserstein"]:
+                del sys.modules[name]
+            logger.debug("Importing energyflow without its EMD dependency: %s\n%s", error, captured.getvalue())
+            return False
+    return True

@@ -160,7 +160,9 @@ def train(
         _save_checkpoint(checkpoints, generator, generator_name, network, ema, optimizer, scheduler, epoch + 1, history)
         bar.update(1)
         bar.set_postfix({k: f"{v:.4g}" for k, v in entry.items() if k != "epoch"})
-        logger.debug("epoch %d: %s", epoch + 1, entry)
+        # Without a progress bar (output to a file or pipe), one line per epoch shows the progress.
+        logger.log(logging.DEBUG if progress else logging.INFO, "epoch %d/%d: %s", epoch + 1, config.epochs,
+                   ", ".join(f"{key} {value:.4g}" for key, value in entry.items() if key != "epoch"))
 
         minutes = (time.monotonic() - start) / 60
         if config.max_minutes is not None and minutes > config.max_minutes and epoch + 1 < config.epochs:
