@@ -127,3 +127,27 @@ def test_demo_gaussian_runs_end_to_end(tmp_path):
     assert record["status"] == "finished"
     assert set(record["timings_seconds"]) == {"simulate training data", "simulate reference data", "train",
                                               "generate", "evaluate"}
+
+
+def test_train_resume_completes_stopped_run(trained, tmp_path):
+    config = tmp_path / "budget.toml"
+    config.write_text("[generator]\nhidden = 8\nlayers = 1\n\n[train]\nepochs = 3\nmax_minutes = 0.0\n")
+    run = tmp_path / "run"
+    first = _kiss("train", "flow_matching", "--data", trained / "train.h5", "--dataset", "gaussian", "--out", run,
+                  "--config", config)
+    assert first.exit_code == 0, first.output
+    assert json.loads((run / "run.json").read_text())["training"]["epochs_done"] == 1
+
+    # The time budget of the record still applies on resume, so each resume adds one epoch.
+    for expected_epochs in (2, 3):
+        resumed = _kiss("train", "--resume", "--out", run)
+        assert resumed.exit_code == 0, resumed.output
+        record = json.loads((run / "run.json").read_text())
+        assert record["training"]["epochs_done"] == expected_epochs
+    assert len(record["resumed_at"]) == 2
+
+
+def test_train_without_generator_or_resume_fails_cleanly(tmp_path):
+    result = _kiss("train", "--out", tmp_path / "run")
+    assert result.exit_code == 2
+    assert "--resume" in result.output

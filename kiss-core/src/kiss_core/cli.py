@@ -57,7 +57,7 @@ def _run_reporting_errors(function):
             context.exit(2)
         except KeyboardInterrupt:
             click.echo("Interrupted. Finished files and the last checkpoint are kept; "
-                       "continue training with 'kiss train --resume RUN'.", err=True)
+                       "continue training with 'kiss train --resume --out RUN'.", err=True)
             context.exit(130)
 
     return wrapper
@@ -154,7 +154,7 @@ def simulate(context, dataset, events, out, seed, device, config_path, overwrite
 
 
 @main.command()
-@click.argument("generator")
+@click.argument("generator", required=False)
 @click.option("--data", type=click.Path(dir_okay=False, path_type=Path), help="Training data file.")
 @click.option("--dataset", help="Registered dataset whose file layout DATA has.")
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), required=True, help="Run directory.")
@@ -164,12 +164,16 @@ def simulate(context, dataset, events, out, seed, device, config_path, overwrite
 @click.pass_context
 @_run_reporting_errors
 def train(context, generator, data, dataset, out, epochs, resume, seed, device, config_path, overwrite) -> None:
-    """Train GENERATOR on a data file; checkpoints go to OUT/checkpoints after every epoch."""
+    """Train GENERATOR on a data file; checkpoints go to OUT/checkpoints after every epoch.
+
+    With --resume, GENERATOR, --data and --dataset come from OUT/run.json.
+    """
     from kiss_core import pipeline
 
-    if not resume and (data is None or dataset is None):
-        raise KissError("Missing training data", where="--data/--dataset",
-                        expected="a data file and the registered dataset name of its layout")
+    if not resume and (generator is None or data is None or dataset is None):
+        raise KissError("Missing what to train", where="GENERATOR --data FILE --dataset NAME",
+                        expected="a generator name, a data file and the registered dataset name of its layout",
+                        hint="or add --resume to continue the run in --out")
     train_options = _config_section(config_path, "train")
     if epochs is not None:
         train_options["epochs"] = epochs
