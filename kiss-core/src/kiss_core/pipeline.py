@@ -18,6 +18,7 @@ from kiss_core.config import build_config
 from kiss_core.errors import KissError
 from kiss_core.registry import Registry
 from kiss_core.runs import RunDirectory
+from kiss_core.specs import load_factory
 
 __all__ = ["DemoRecipe", "evaluate_files", "generate", "resolve_device", "run_demo", "simulate", "train_run"]
 
@@ -36,6 +37,10 @@ class DemoRecipe:
         dataset_options, generator_options, train_options: Config values of each component.
         sampler: Registered sampler name (or the generator's default when empty) and its options.
         metrics: Registered metric names to report.
+        evaluator: Optional "module:attribute" of a function with the signature of
+            :func:`evaluate_files` (without ``dataset_name``, ``metrics`` and ``dataset_options``)
+            for domains whose evaluation protocol is more than a list of metrics; empty uses
+            :func:`evaluate_files`.
         full: Overrides of the fields above for ``--full`` (same keys).
         expected_quality: What a user should expect from the quick default, shown at the end.
     """
@@ -50,6 +55,7 @@ class DemoRecipe:
     sampler: str = ""
     sampler_options: dict[str, Any] = field(default_factory=dict)
     metrics: tuple[str, ...] = ()
+    evaluator: str = ""
     full: dict[str, Any] = field(default_factory=dict)
     expected_quality: str = ""
 
@@ -291,12 +297,20 @@ def run_demo(
                        run_path / "samples" / "generated.h5", conditions=data_dir / "reference.h5",
                        sampler=settings["sampler"], sampler_options=settings["sampler_options"], seed=seed,
                        device=device, progress=progress)
-    evaluation = timed("evaluate", evaluate_files, registry, recipe.dataset, data_dir / "reference.h5",
-                       run_path / "samples" / "generated.h5", run_path / "report", metrics=recipe.metrics,
-                       dataset_options=settings["dataset_options"], seed=seed,
-                       title=f"kiss demo {demo_name}{' --full' if full else ''}",
-                       run_info={"expected quality": recipe.expected_quality if not full else "fully trained",
-                                 "timings_seconds": timings}, progress=progress)
+    report_options = {
+        "seed": seed,
+        "title": f"kiss demo {demo_name}{' --full' if full else ''}",
+        "run_info": {"expected quality": recipe.expected_quality if not full else "fully trained",
+                     "timings_seconds": timings},
+        "progress": progress,
+    }
+    files = (data_dir / "reference.h5", run_path / "samples" / "generated.h5", run_path / "report")
+    if recipe.evaluator:
+        evaluator = load_factory(recipe.evaluator)
+        evaluation = timed("evaluate", evaluator, registry, *files, **report_options)
+    else:
+        evaluation = timed("evaluate", evaluate_files, registry, recipe.dataset, *files, metrics=recipe.metrics,
+                           dataset_options=settings["dataset_options"], **report_options)
     RunDirectory(run_path).finish(timings_seconds=timings, training=training, generation=generation,
                                   report=evaluation["report"])
     return {"run": str(run_path), "report": evaluation["report"], "timings_seconds": timings,

@@ -66,7 +66,16 @@ def check_registration(registration: Registration) -> list[str]:
             problems.append(f"{label}: factory returned {type(recipe).__name__}, expected DemoRecipe")
         return problems
 
-    if not (inspect.isclass(factory) and issubclass(factory, base)):
+    if not inspect.isclass(factory):
+        # A plain function is allowed when it builds an instance without arguments.
+        try:
+            instance = factory()
+        except Exception as error:  # the contract is that a factory function needs no arguments
+            return [*problems, f"{label}: factory function failed without arguments: {type(error).__name__}: {error}"]
+        if not isinstance(instance, base):
+            problems.append(f"{label}: factory returned {type(instance).__name__}, expected a {base.__name__}")
+        return problems
+    if not issubclass(factory, base):
         return [*problems, f"{label}: factory must be a subclass of {base.__name__}"]
     config_class = getattr(factory, "Config", None)
     if config_class is not None and dataclasses.is_dataclass(config_class):

@@ -1,0 +1,70 @@
+"""The ``kiss calo-evaluate`` command: the CaloChallenge evaluation of a candidate shower file."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import click
+
+from kiss_core.errors import KissError
+
+__all__ = ["evaluate_command"]
+
+logger = logging.getLogger(__name__)
+
+
+@click.command("calo-evaluate")
+@click.argument("reference", type=click.Path(path_type=Path))
+@click.argument("candidate", type=click.Path(path_type=Path))
+@click.option("--geometry", "geometry_name", required=True,
+              help="Binning of both files: ds1-photons, ds1-pions, ds2, ds3, or FILE.xml[:particle].")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
+              help="Folder for index.html, metrics.json and the PNG plots (created if missing).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the reference split, the subsamples and the classifiers.")
+@click.option("--threshold-mev", type=float, default=0.0, show_default=True,
+              help="Voxel energy in MeV at or below which a voxel counts as empty (sparsity).")
+@click.option("--max-showers", type=int, default=None,
+              help="Use at most this many showers from the start of each file.")
+@click.option("--classifier-memory-mb", type=float, default=512.0, show_default=True,
+              help="Memory in MB for the low-level classifier inputs of all samples, which bounds the classifier "
+                   "subsample. Training needs several times more.")
+@click.option("--no-low-level-classifier", is_flag=True,
+              help="Skip the classifier on voxels, which needs several GB of memory for dataset 3.")
+@click.option("--no-unit-check", is_flag=True,
+              help="Accept incident energies that all lie below 1000 MeV (otherwise taken for GeV).")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
+def evaluate_command(reference: Path, candidate: Path, geometry_name: str, out_dir: Path, seed: int,
+                     threshold_mev: float, max_showers: int | None, classifier_memory_mb: float,
+                     no_low_level_classifier: bool, no_unit_check: bool, progress: bool) -> None:
+    """Compare CANDIDATE showers with REFERENCE showers (CaloChallenge HDF5 files).
+
+    Computes the separation power of every high-level feature, low- and high-level classifier
+    AUC and JSD, FPD and KPD, each beside its reference-versus-reference baseline, and writes
+    plots and an HTML report to --out.
+    """
+    from kiss_calo.evaluation import EvaluationConfig, evaluate_calochallenge
+    from kiss_calo.geometry import load_geometry
+
+    started = time.perf_counter()
+    try:
+        geometry = load_geometry(geometry_name)
+        config = EvaluationConfig(threshold_mev=threshold_mev, max_showers=max_showers, seed=seed,
+                                  classifier_memory_mb=classifier_memory_mb, check_units=not no_unit_check,
+                                  low_level_classifier=not no_low_level_classifier)
+        click.echo(f"Evaluating {candidate} against {reference} ({geometry.describe()})", err=True)
+        result = evaluate_calochallenge(reference, candidate, geometry, out_dir, config, progress=progress)
+    except KissError as error:
+        raise click.ClickException(error.message()) from None
+
+    click.echo(f"{'metric':<36} {'candidate':>20} {'baseline':>20}")
+    for row in result.evaluation.rows:
+        click.echo(f"{row.metric + ': ' + row.label:<36} {row.value:>11.4g} ± {row.uncertainty:<6.2g} "
+                   f"{row.baseline_value:>11.4g} ± {row.baseline_uncertainty:<6.2g}")
+    sizes = result.sample_sizes
+    click.echo(f"Compared {sizes['candidate']} candidate showers with {sizes['reference_half']} reference showers "
+               f"(baseline: {sizes['baseline_half']}; classifiers: {sizes['classifier']} per sample).")
+    click.echo(f"Wrote {len(result.files)} files to {out_dir} in {time.perf_counter() - started:.1f} s; "
+               f"open {out_dir / 'index.html'}.")
