@@ -64,14 +64,14 @@ def _run_reporting_errors(function):
 
 
 def _common_options(function):
-    """Add --seed, --device, --config, --overwrite and --progress/--no-progress."""
+    """Add --seed, --device, --config and --overwrite."""
     options = [
         click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random step."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
                      help="Where torch runs; auto picks CUDA when present."),
         click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
                      help="TOML file with [dataset], [generator], [train] and [sample] tables."),
-        click.option("--overwrite", is_flag=True, help="Replace an existing output instead of refusing."),
+        click.option("--overwrite", is_flag=True, help="Replace an existing output instead of stopping with an error."),
     ]
     for option in reversed(options):
         function = option(function)
@@ -107,7 +107,11 @@ def _summarise(lines: dict[str, Any]) -> None:
 def main(context: click.Context, verbose: int, quiet: int) -> None:
     """KISS: train fast generative surrogates of slow simulations and prove they stand in."""
     verbosity = verbose - quiet
-    level = logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO
+    level = logging.INFO
+    if verbosity < 0:
+        level = logging.WARNING
+    elif verbosity > 0:
+        level = logging.DEBUG
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     context.ensure_object(dict)
     context.obj["verbosity"] = verbosity

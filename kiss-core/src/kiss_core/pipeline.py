@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DemoRecipe:
-    """What ``kiss demo NAME`` runs, in a quick default and a ``--full`` variant.
+    """Recipe of ``kiss demo NAME``: a quick default and a ``--full`` variant.
 
     Arguments:
         dataset: Registered dataset that simulates the training and reference data.
@@ -93,7 +93,7 @@ def simulate(
     """Produce ``n_events`` reference events with a dataset and write them in its file layout."""
     if n_events < 1:
         raise KissError("Invalid number of events", where="--events", expected="at least 1", got=str(n_events))
-    _refuse_existing(out, overwrite)
+    _reject_existing_output(out, overwrite)
     dataset = make_dataset(registry, dataset_name, options)
     start = time.monotonic()
     samples = dataset.load(n_events, seed=seed, progress=progress)
@@ -185,7 +185,7 @@ def generate(
 
     if n_events < 1:
         raise KissError("Invalid number of events", where="--events", expected="at least 1", got=str(n_events))
-    _refuse_existing(out, overwrite)
+    _reject_existing_output(out, overwrite)
     record = RunDirectory(run_path).read()
     if record.get("status") != "finished" and not (Path(run_path) / "checkpoints" / "model.pt").exists():
         raise KissError("Run has no trained model yet", where=str(run_path), hint="finish 'kiss train' first")
@@ -318,6 +318,6 @@ def run_demo(
             "events_per_second": generation["events_per_second"]}
 
 
-def _refuse_existing(path: Path, overwrite: bool) -> None:
+def _reject_existing_output(path: Path, overwrite: bool) -> None:
     if Path(path).exists() and not overwrite:
         raise KissError("Output file already exists", where=str(path), hint="choose another --out or add --overwrite")

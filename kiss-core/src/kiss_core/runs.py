@@ -22,7 +22,7 @@ RUN_FILE = "run.json"
 
 
 class RunDirectory:
-    """A folder that holds one run and its record.
+    """A folder that contains one run and its record.
 
     ``run.json`` stores the resolved config, seed, package versions, command line and the
     status ("running" until the work finishes, then "finished").
@@ -63,8 +63,8 @@ class RunDirectory:
         """Create the run (or reopen it with ``resume``) and write its record with status "running".
 
         Raises:
-            KissError: The folder holds a run and neither ``overwrite`` nor ``resume`` is set,
-                or it holds files that are not a run.
+            KissError: The folder contains a run and neither ``overwrite`` nor ``resume`` is
+                set, or it contains files that are not a run.
         """
         if resume:
             previous = self.read()
@@ -80,7 +80,7 @@ class RunDirectory:
                     "Output folder is not empty",
                     where=str(self.path),
                     expected="a new or empty folder",
-                    got=f"a folder holding files (run status: {state})",
+                    got=f"a folder that contains files (run status: {state})",
                     hint="choose another --out, add --resume to continue it, or --overwrite to replace it",
                 )
             logger.info("Removing the previous contents of %s (--overwrite)", self.path)

@@ -141,7 +141,9 @@ def train(
             batch = {name: tensor[batch_indices].to(device) for name, tensor in train_tensors.items()}
             loss = generator.loss(batch)
             if not torch.isfinite(loss):
-                raise RuntimeError(f"training loss became {loss.item()} at epoch {epoch + 1}; lower learning_rate")
+                raise KissError(f"Training loss became {loss.item()} at epoch {epoch + 1}",
+                                where="[train] learning_rate", expected="a finite loss",
+                                hint="lower learning_rate or check the training data; last.pt holds the previous epoch")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.gradient_clip:
