@@ -1,0 +1,217 @@
+"""The calibrated benchmark protocol: repeated comparisons against an IID baseline, resumable.
+
+For every target, sampler and repetition r = 0..R-1 the protocol draws a fresh IID reference
+sample and a fresh sample from the sampler, and evaluates every metric. The sampler "iid" is
+always included: its values form the distribution of every statistic under exact sampling at
+the same sample size. Each finished comparison is appended as one JSON line to ``raw.jsonl``,
+so an interrupted suite continues where it stopped; seeds derive from the suite seed and the
+names of each step, so a resumed suite gives the same numbers as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from kiss_bench.metrics import MetricInputs, check_samples, check_weights, kish_effective_sample_size, make_metrics
+from kiss_bench.samplers import FileSampler, make_sampler
+from kiss_bench.seeds import derived_seed, make_generator
+from kiss_bench.targets import make_target
+from kiss_core.errors import KissError
+from kiss_core.io.files import read_json, write_json
+
+__all__ = ["RAW_FILE", "SUITE_FILE", "SuiteConfig", "read_raw_results", "run_suite"]
+
+logger = logging.getLogger(__name__)
+
+RAW_FILE = "raw.jsonl"
+SUITE_FILE = "suite.json"
+#: Name of the baseline sampler that every suite runs.
+BASELINE = "iid"
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    """What a benchmark suite compares.
+
+    Arguments:
+        targets: Target names.
+        samplers: Sampler names ("iid" is added when missing); "file:PATH" reads samples.
+        metrics: Metric names.
+        repetitions: Comparisons per target and sampler, each with fresh samples (R).
+        n_points: Points per sample, for the reference and the candidate alike.
+        seed: Suite seed.
+        sampler_options: Keyword options per sampler name, for example {"hmc": {"n_chains": 20}}.
+    """
+
+    targets: tuple[str, ...]
+    samplers: tuple[str, ...]
+    metrics: tuple[str, ...]
+    repetitions: int = 100
+    n_points: int = 1000
+    seed: int = 0
+    sampler_options: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.repetitions < 2:
+            raise KissError(
+                "Too few repetitions",
+                where="repetitions",
+                expected="at least 2, to estimate a spread",
+                got=str(self.repetitions),
+            )
+        if self.n_points < 2:
+            raise KissError("Too few points", where="n_points", expected="at least 2", got=str(self.n_points))
+        for kind, names in (("target", self.targets), ("sampler", self.samplers), ("metric", self.metrics)):
+            if not names:
+                raise KissError(f"No {kind}s given", where=f"{kind}s", expected=f"at least one {kind} name", got="none")
+
+    def all_samplers(self) -> tuple[str, ...]:
+        """Return the sampler names with the baseline first and no duplicates."""
+        return (BASELINE, *[name for name in dict.fromkeys(self.samplers) if name != BASELINE])
+
+
+def read_raw_results(path: Path) -> list[dict]:
+    """Read the finished comparisons from ``raw.jsonl``, ignoring a last line cut off by an interruption."""
+    if not path.is_file():
+        return []
+    records = []
+    lines = path.read_text().splitlines()
+    for number, line in enumerate(lines):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(lines) - 1:
+                logger.warning("ignoring the incomplete last line of %s", path)
+                continue
+            raise KissError(
+                "Corrupt results file",
+                where=f"{path}, line {number + 1}",
+                expected="one JSON object per line",
+                got=line[:80],
+                hint="remove the file (or the line) and rerun to recompute",
+            ) from None
+    return records
+
+
+def _append(path: Path, record: dict) -> None:
+    with path.open("a") as stream:
+        stream.write(json.dumps(record) + "\n")
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
+def _check_resume(out: Path, config: SuiteConfig) -> None:
+    suite_file = out / SUITE_FILE
+    expected_config = json.loads(json.dumps(asdict(config)))
+    if suite_file.is_file():
+        stored = read_json(suite_file)
+        if stored != expected_config:
+            changed = sorted(key for key in expected_config if stored.get(key) != expected_config[key])
+            raise KissError(
+                "Output folder holds a different suite",
+                where=str(out),
+                expected="the same targets, samplers, metrics, repetitions, points and seed to resume",
+                got="different " + ", ".join(changed),
+                hint="choose another --out folder",
+            )
+    else:
+        write_json(suite_file, expected_config)
+
+
+def _validate_samplers(config: SuiteConfig, targets, metric_names, device) -> dict:
+    """Build every sampler and read every sample file before work starts."""
+    samplers = {}
+    for name in config.all_samplers():
+        sampler = make_sampler(name, **config.sampler_options.get(name, {}))
+        if isinstance(sampler, FileSampler):
+            for target in targets:
+                sampler.prepare(target, make_generator(device, config.seed, target.name, name, "prepare"))
+                sampler.check_size(config.n_points, config.repetitions)
+            make_metrics(list(metric_names), weighted=sampler.weighted)
+        samplers[name] = sampler
+    return samplers
+
+
+def run_suite(config: SuiteConfig, out: Path, *, device: str = "cpu", progress: bool = False) -> list[dict]:
+    """Run (or continue) a suite and return all finished comparison records.
+
+    Every name is resolved, every sample file read and validated, and the output folder
+    checked before the first comparison starts.
+
+    Arguments:
+        config: The suite.
+        out: Output folder; it holds suite.json and raw.jsonl.
+        device: Torch device for sampling and metrics ("cpu", "cuda").
+        progress: Whether to show a progress bar over comparisons.
+
+    Returns:
+        One record per (target, sampler, repetition): keys "target", "sampler", "repetition",
+        "kish_ess", "seconds" and "rows", a list of [statistic, dimension, value].
+    """
+    targets = [make_target(name) for name in config.targets]
+    make_metrics(list(config.metrics))
+    samplers = _validate_samplers(config, targets, config.metrics, device)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_resume(out, config)
+
+    raw_path = out / RAW_FILE
+    records = read_raw_results(raw_path)
+    done = {(r["target"], r["sampler"], r["repetition"]) for r in records}
+    total = len(targets) * len(samplers) * config.repetitions
+    logger.info("suite of %d comparisons in %s, %d already finished", total, out, len(done))
+
+    with tqdm(total=total, initial=len(done), desc="comparisons", unit="cmp", disable=not progress) as bar:
+        for target in targets:
+            for name, sampler in samplers.items():
+                pending = [r for r in range(config.repetitions) if (target.name, name, r) not in done]
+                if not pending:
+                    continue
+                sampler.prepare(target, make_generator(device, config.seed, target.name, name, "prepare"), progress)
+                active_metrics = make_metrics(list(config.metrics), weighted=getattr(sampler, "weighted", False))
+                for repetition in pending:
+                    record = _compare(config, target, name, sampler, active_metrics, repetition, device)
+                    _append(raw_path, record)
+                    records.append(record)
+                    bar.update(1)
+    return records
+
+
+def _compare(config: SuiteConfig, target, sampler_name: str, sampler, metrics, repetition: int, device: str) -> dict:
+    started = time.perf_counter()
+    reference = target.sample(
+        config.n_points, make_generator(device, config.seed, target.name, "reference", repetition)
+    )
+    draw = sampler.draw(
+        target, config.n_points, make_generator(device, config.seed, target.name, sampler_name, repetition), repetition
+    )
+    where = f"sampler '{sampler_name}' on target '{target.name}', repetition {repetition}"
+    check_samples(draw.points, where, target.dimension)
+    check_weights(draw.weights, draw.points.shape[0], where)
+
+    rows = []
+    for metric in metrics:
+        labels = (target.name, sampler_name, repetition, metric.name)
+        inputs = MetricInputs(
+            reference=reference,
+            candidate=draw.points.to(reference.device),
+            candidate_weights=draw.weights,
+            target=target,
+            generator=make_generator(device, config.seed, *labels),
+            seed=derived_seed(config.seed, *labels) % 2**31,
+        )
+        rows.extend([statistic, dimension, value] for statistic, dimension, value in metric.compute(inputs))
+    return {
+        "target": target.name,
+        "sampler": sampler_name,
+        "repetition": repetition,
+        "kish_ess": kish_effective_sample_size(draw.weights, draw.points.shape[0]),
+        "seconds": time.perf_counter() - started,
+        "rows": rows,
+    }
