@@ -1,11 +1,11 @@
-"""The kiss-collider plugin: jets, JetNet files, EPiC flow matching, jet metrics and the jets demo."""
+"""The kiss-collider plugin: jets, EPiC flow matching, jet metrics, matrix elements and unweighting."""
 
 from __future__ import annotations
 
 from kiss_core.hookspecs import hookimpl
 from kiss_core.specs import Spec
 
-__all__ = ["kiss_datasets", "kiss_demos", "kiss_generators", "kiss_metrics"]
+__all__ = ["kiss_commands", "kiss_datasets", "kiss_demos", "kiss_generators", "kiss_metrics"]
 
 
 @hookimpl
@@ -15,6 +15,8 @@ def kiss_datasets() -> list[Spec]:
              "kiss_collider.datasets:PythiaJets", ("jets", "simulator")),
         Spec("jetnet", "JetNet HDF5 files (particle_features, jet_features)",
              "kiss_collider.datasets:JetNetFile", ("jets", "file")),
+        Spec("gg_ngluon", "Phase-space points of g g -> (n-2) g with exact tree-level |M|^2",
+             "kiss_collider.me_datasets:GluonScatteringDataset", ("matrix-element", "simulator", "gluons")),
     ]
 
 
@@ -23,6 +25,8 @@ def kiss_generators() -> list[Spec]:
     return [
         Spec("epic_fm", "EPiC flow matching for jet constituents", "kiss_collider.models.epic:EPiCFlowMatching",
              ("jets", "flow-matching")),
+        Spec("me_surrogate", "Surrogate of log|M|^2 with uncertainty for g g -> n g",
+             "kiss_collider.models.me_surrogate:MatrixElementSurrogate", ("matrix-element", "surrogate")),
     ]
 
 
@@ -41,3 +45,9 @@ def kiss_demos() -> list[Spec]:
     return [
         Spec("jets", "Pythia 8 jets -> EPiC flow matching -> report", "kiss_collider.demo:jets_demo", ("jets",)),
     ]
+
+
+@hookimpl
+def kiss_commands() -> list[Spec]:
+    return [Spec("me", "Integrate and unweight multi-gluon matrix elements", "kiss_collider.cli_me:me",
+                 ("matrix-element",))]
