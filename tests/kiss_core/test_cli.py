@@ -3,6 +3,7 @@
 import json
 
 import h5py
+import torch
 import pytest
 from click.testing import CliRunner
 
@@ -68,7 +69,7 @@ def test_train_refuses_finished_run_without_overwrite(trained):
                    "--out", trained / "run")
     assert result.exit_code == 2
     assert "not empty" in result.output
-    assert "run status: finished" in result.output
+    assert "status: finished" in result.output
     assert (trained / "run" / "run.json").read_text() == before
 
 
@@ -151,3 +152,43 @@ def test_train_without_generator_or_resume_fails_cleanly(tmp_path):
     result = _kiss("train", "--out", tmp_path / "run")
     assert result.exit_code == 2
     assert "--resume" in result.output
+
+
+def test_training_is_reproducible_with_seed(trained, tmp_path):
+    config = tmp_path / "small.toml"
+    config.write_text("[generator]\nhidden = 8\nlayers = 1\n\n[train]\nepochs = 2\n")
+    weights = []
+    for name in ("first", "second"):
+        result = _kiss("train", "flow_matching", "--data", trained / "train.h5", "--dataset", "gaussian",
+                       "--out", tmp_path / name, "--config", config, "--seed", 5)
+        assert result.exit_code == 0, result.output
+        weights.append(torch.load(tmp_path / name / "checkpoints" / "model.pt", weights_only=True)["weights"])
+    for key, value in weights[0].items():
+        assert torch.equal(value, weights[1][key]), key
+
+
+def test_overwrite_never_deletes_folders_that_are_not_runs(trained, tmp_path):
+    folder = tmp_path / "thesis"
+    folder.mkdir()
+    (folder / "chapter.tex").write_text("precious")
+    result = _kiss("train", "flow_matching", "--data", trained / "train.h5", "--dataset", "gaussian",
+                   "--out", folder, "--overwrite")
+    assert result.exit_code == 2
+    assert "not a KISS run" in result.output
+    assert (folder / "chapter.tex").read_text() == "precious"
+
+
+def test_resume_rejects_changed_settings(trained):
+    result = _kiss("train", "--resume", "--out", trained / "run", "--epochs", 9)
+    assert result.exit_code == 2
+    assert "--epochs" in result.output
+
+
+def test_config_rejects_unknown_table(trained, tmp_path):
+    config = tmp_path / "typo.toml"
+    config.write_text("[trainer]\nepochs = 3\n")
+    result = _kiss("train", "flow_matching", "--data", trained / "train.h5", "--dataset", "gaussian",
+                   "--out", tmp_path / "run", "--config", config)
+    assert result.exit_code == 2
+    assert "trainer" in result.output
+    assert not (tmp_path / "run").exists()

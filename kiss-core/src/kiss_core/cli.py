@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 import click
 
 from kiss_core.errors import KissError
-from kiss_core.registry import Registry, get_registry
+from kiss_core.registry import get_registry
 from kiss_core.specs import KINDS
 
 __all__ = ["main"]
@@ -56,8 +57,7 @@ def _run_reporting_errors(function):
             click.echo(f"Error: {error.message()}", err=True)
             context.exit(2)
         except KeyboardInterrupt:
-            click.echo("Interrupted. Finished files and the last checkpoint are kept; "
-                       "continue training with 'kiss train --resume --out RUN'.", err=True)
+            click.echo("Interrupted. Files that were finished are kept; none is left half-written.", err=True)
             context.exit(130)
 
     return wrapper
@@ -67,15 +67,28 @@ def _common_options(function):
     """Add --seed, --device, --config and --overwrite."""
     options = [
         click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random step."),
-        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-                     help="Where torch runs; auto picks CUDA when present."),
-        click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                     help="TOML file with [dataset], [generator], [train] and [sample] tables."),
+        click.option(
+            "--device",
+            type=click.Choice(["auto", "cpu", "cuda"]),
+            default="auto",
+            show_default=True,
+            help="Where torch runs; auto picks CUDA when present.",
+        ),
+        click.option(
+            "--config",
+            "config_path",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="TOML file with [dataset], [generator], [train] and [sample] tables.",
+        ),
         click.option("--overwrite", is_flag=True, help="Replace an existing output instead of stopping with an error."),
     ]
     for option in reversed(options):
         function = option(function)
     return function
+
+
+CONFIG_SECTIONS = ("dataset", "generator", "train", "sample")
 
 
 def _config_section(config_path: Path | None, section: str) -> dict[str, Any]:
@@ -84,9 +97,18 @@ def _config_section(config_path: Path | None, section: str) -> dict[str, Any]:
     from kiss_core.config import read_toml
 
     content = read_toml(config_path)
+    unknown = sorted(set(content) - set(CONFIG_SECTIONS))
+    if unknown:
+        raise KissError(
+            f"Unknown config table(s) {', '.join(unknown)}",
+            where=str(config_path),
+            expected="tables " + ", ".join(f"[{name}]" for name in CONFIG_SECTIONS),
+        )
     value = content.get(section, {})
     if not isinstance(value, dict):
-        raise KissError("Invalid config section", where=f"{config_path} [{section}]", expected="a table", got=repr(value))
+        raise KissError(
+            "Invalid config section", where=f"{config_path} [{section}]", expected="a table", got=repr(value)
+        )
     return value
 
 
@@ -126,25 +148,49 @@ def list_plugins(context: click.Context, as_json: bool, kind: str | None) -> Non
     """List every registered component and every plugin that failed to load."""
     registry = get_registry()
     rows = [
-        {"name": r.name, "kind": r.kind, "summary": r.spec.summary, "package": r.package, "version": r.version,
-         "status": "ok"}
-        for r in registry.registrations if kind in (None, r.kind)
+        {
+            "name": r.name,
+            "kind": r.kind,
+            "summary": r.spec.summary,
+            "package": r.package,
+            "version": r.version,
+            "status": "ok",
+        }
+        for r in registry.registrations
+        if kind in (None, r.kind)
     ]
-    failures = [{"name": f.plugin, "kind": "plugin", "summary": f.error, "package": f.package, "version": "",
-                 "status": "failed"} for f in registry.failures]
+    failures = [
+        {
+            "name": f.plugin,
+            "kind": "plugin",
+            "summary": f.error,
+            "package": f.package,
+            "version": "",
+            "status": "failed",
+        }
+        for f in registry.failures
+    ]
     if as_json:
         click.echo(json.dumps(rows + failures, indent=2))
         return
-    for row in rows + failures:
-        click.echo(f"{row['kind']:<10} {row['name']:<28} {row['status']:<7} {row['package']} {row['version']}  "
-                   f"{row['summary']}")
+    table = rows + failures
+    columns = ("kind", "name", "status", "package", "version")
+    widths = {column: max([len(column), *(len(str(row[column])) for row in table)]) for column in columns}
+    click.echo("  ".join(column.upper().ljust(widths[column]) for column in columns) + "  SUMMARY")
+    for row in table:
+        click.echo("  ".join(str(row[column]).ljust(widths[column]) for column in columns) + f"  {row['summary']}")
 
 
 @main.command()
 @click.argument("dataset")
 @click.option("--events", "-n", type=int, required=True, help="Number of events to produce.")
-@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Output file, in the dataset's own layout.")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Output file, in the dataset's own layout.",
+)
 @_common_options
 @click.pass_context
 @_run_reporting_errors
@@ -152,8 +198,16 @@ def simulate(context, dataset, events, out, seed, device, config_path, overwrite
     """Produce reference events with a classical simulator (or read them) and write them to OUT."""
     from kiss_core import pipeline
 
-    summary = pipeline.simulate(get_registry(), dataset, events, out, options=_config_section(config_path, "dataset"),
-                                seed=seed, overwrite=overwrite, progress=_progress(context))
+    summary = pipeline.simulate(
+        get_registry(),
+        dataset,
+        events,
+        out,
+        options=_config_section(config_path, "dataset"),
+        seed=seed,
+        overwrite=overwrite,
+        progress=_progress(context),
+    )
     _summarise({"wrote": summary["path"], "events": summary["events"], "seconds": f"{summary['seconds']:.1f}"})
 
 
@@ -170,40 +224,74 @@ def simulate(context, dataset, events, out, seed, device, config_path, overwrite
 def train(context, generator, data, dataset, out, epochs, resume, seed, device, config_path, overwrite) -> None:
     """Train GENERATOR on a data file; checkpoints go to OUT/checkpoints after every epoch.
 
-    With --resume, GENERATOR, --data and --dataset come from OUT/run.json.
+    With --resume, GENERATOR, --data, --dataset, the config and the seed come from OUT/run.json,
+    because changing them would make the continued run differ from an uninterrupted one.
     """
     from kiss_core import pipeline
 
+    given = {"GENERATOR": generator, "--data": data, "--dataset": dataset, "--config": config_path, "--epochs": epochs}
+    conflicting = [name for name, value in given.items() if value is not None]
+    if resume and conflicting:
+        raise KissError(
+            "Options given with --resume",
+            where=", ".join(conflicting),
+            expected="only --out (and --device) with --resume",
+            hint="a resumed run keeps the settings in its run.json; start a new run to change them",
+        )
     if not resume and (generator is None or data is None or dataset is None):
-        raise KissError("Missing what to train", where="GENERATOR --data FILE --dataset NAME",
-                        expected="a generator name, a data file and the registered dataset name of its layout",
-                        hint="or add --resume to continue the run in --out")
+        raise KissError(
+            "Missing what to train",
+            where="GENERATOR --data FILE --dataset NAME",
+            expected="a generator name, a data file and the registered dataset name of its layout",
+            hint="or add --resume to continue the run in --out",
+        )
     train_options = _config_section(config_path, "train")
     if epochs is not None:
         train_options["epochs"] = epochs
     summary = pipeline.train_run(
-        get_registry(), generator, dataset, data, out, generator_options=_config_section(config_path, "generator"),
-        dataset_options=_config_section(config_path, "dataset"), train_options=train_options, seed=seed,
-        device=device, resume=resume, overwrite=overwrite, progress=_progress(context),
+        get_registry(),
+        generator,
+        dataset,
+        data,
+        out,
+        generator_options=_config_section(config_path, "generator"),
+        dataset_options=_config_section(config_path, "dataset"),
+        train_options=train_options,
+        seed=seed,
+        device=device,
+        resume=resume,
+        overwrite=overwrite,
+        progress=_progress(context),
     )
-    _summarise({"run": summary["run"], "epochs": summary["epochs_done"], "seconds": f"{summary['seconds']:.1f}",
-                "model": f"{summary['run']}/checkpoints/model.pt"})
+    _summarise(
+        {
+            "run": summary["run"],
+            "epochs": summary["epochs_done"],
+            "seconds": f"{summary['seconds']:.1f}",
+            "model": f"{summary['run']}/checkpoints/model.pt",
+        }
+    )
 
 
 @main.command()
 @click.argument("run", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--events", "-n", type=int, required=True, help="Number of events to generate.")
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output file.")
-@click.option("--conditions", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="File whose events give the conditions (default: the training data).")
+@click.option(
+    "--conditions",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File whose events give the conditions (default: the training data).",
+)
 @click.option("--solver", default="", help="Sampler name (default: the generator's own).")
 @click.option("--steps", type=int, default=None, help="Steps of a fixed-step solver.")
 @click.option("--batch-size", type=int, default=1000, show_default=True, help="Events per model call.")
 @_common_options
 @click.pass_context
 @_run_reporting_errors
-def generate(context, run, events, out, conditions, solver, steps, batch_size, seed, device, config_path,
-             overwrite) -> None:
+def generate(
+    context, run, events, out, conditions, solver, steps, batch_size, seed, device, config_path, overwrite
+) -> None:
     """Generate events from the trained model in RUN."""
     from kiss_core import pipeline
 
@@ -212,11 +300,28 @@ def generate(context, run, events, out, conditions, solver, steps, batch_size, s
         sampler_options["steps"] = steps
     if sampler_options and not solver:
         raise KissError("Sampler options given without a sampler", where="--steps/[sample]", hint="add --solver NAME")
-    summary = pipeline.generate(get_registry(), run, events, out, conditions=conditions, sampler=solver,
-                                sampler_options=sampler_options, batch_size=batch_size, seed=seed, device=device,
-                                overwrite=overwrite, progress=_progress(context))
-    _summarise({"wrote": summary["path"], "events": summary["events"], "seconds": f"{summary['seconds']:.2f}",
-                "events per second": f"{summary['events_per_second']:.0f}"})
+    summary = pipeline.generate(
+        get_registry(),
+        run,
+        events,
+        out,
+        conditions=conditions,
+        sampler=solver,
+        sampler_options=sampler_options,
+        batch_size=batch_size,
+        seed=seed,
+        device=device,
+        overwrite=overwrite,
+        progress=_progress(context),
+    )
+    _summarise(
+        {
+            "wrote": summary["path"],
+            "events": summary["events"],
+            "seconds": f"{summary['seconds']:.2f}",
+            "events per second": f"{summary['events_per_second']:.0f}",
+        }
+    )
 
 
 @main.command()
@@ -232,11 +337,18 @@ def evaluate(context, reference, candidate, dataset, metrics, out, seed, device,
     """Compare CANDIDATE with REFERENCE; every metric is shown beside its reference-vs-reference baseline."""
     from kiss_core import pipeline
 
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise KissError("Output folder is not empty", where=str(out), hint="choose another --out or add --overwrite")
-    summary = pipeline.evaluate_files(get_registry(), dataset, reference, candidate, out, metrics=metrics,
-                                      dataset_options=_config_section(config_path, "dataset"), seed=seed,
-                                      progress=_progress(context))
+    _prepare_report_folder(out, overwrite)
+    summary = pipeline.evaluate_files(
+        get_registry(),
+        dataset,
+        reference,
+        candidate,
+        out,
+        metrics=metrics,
+        dataset_options=_config_section(config_path, "dataset"),
+        seed=seed,
+        progress=_progress(context),
+    )
     _print_metrics(summary["metrics"])
     _summarise({"report": summary["report"]})
 
@@ -244,39 +356,75 @@ def evaluate(context, reference, candidate, dataset, metrics, out, seed, device,
 @main.command()
 @click.argument("name")
 @click.option("--full", is_flag=True, help="Train properly (longer); the default is a quick run.")
-@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Run directory (default: runs/demo-NAME).")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Run directory (default: runs/demo-NAME).",
+)
 @_common_options
 @click.pass_context
 @_run_reporting_errors
 def demo(context, name, full, out, seed, device, config_path, overwrite) -> None:
-    """Run simulate -> train -> generate -> evaluate for a domain (jets, calo, ...)."""
+    """Run simulate -> train -> generate -> evaluate for a domain (jets, calo, ...).
+
+    Tables of --config override the demo's settings ([train] max_minutes = 30 caps the training).
+    """
     from kiss_core import pipeline
 
     registry = get_registry()
     registry.get("demo", name)
     out = out or Path("runs") / f"demo-{name}{'-full' if full else ''}"
+    overrides = {section: _config_section(config_path, section) for section in CONFIG_SECTIONS}
     start = time.monotonic()
-    summary = pipeline.run_demo(registry, name, out, full=full, seed=seed, device=device, overwrite=overwrite,
-                                progress=_progress(context))
+    summary = pipeline.run_demo(
+        registry,
+        name,
+        out,
+        full=full,
+        overrides=overrides,
+        seed=seed,
+        device=device,
+        overwrite=overwrite,
+        progress=_progress(context),
+    )
     _print_metrics(summary["metrics"])
-    _summarise({
-        "run": summary["run"],
-        "report": summary["report"],
-        "minutes": f"{(time.monotonic() - start) / 60:.1f}",
-        **{f"  {step}": f"{seconds:.1f} s" for step, seconds in summary["timings_seconds"].items()},
-        "generation": f"{summary['events_per_second']:.0f} events/s",
-    })
+    _summarise(
+        {
+            "run": summary["run"],
+            "report": summary["report"],
+            "minutes": f"{(time.monotonic() - start) / 60:.1f}",
+            **{f"  {step}": f"{seconds:.1f} s" for step, seconds in summary["timings_seconds"].items()},
+            "generation": f"{summary['events_per_second']:.0f} events/s",
+        }
+    )
     if summary["expected_quality"] and not full:
         click.echo(f"\nExpected quality: {summary['expected_quality']}")
 
 
+def _prepare_report_folder(out: Path, overwrite: bool) -> None:
+    """Empty a previous report in ``out`` with ``overwrite``; refuse any other non-empty folder."""
+    if not out.exists() or not any(out.iterdir()):
+        return
+    is_report = (out / "metrics.json").is_file()
+    if not (overwrite and is_report):
+        raise KissError(
+            "Output folder is not empty",
+            where=str(out),
+            expected="a new or empty folder" + (", or --overwrite to replace this report" if is_report else ""),
+            got="a previous report" if is_report else "files that are not a KISS report",
+        )
+    shutil.rmtree(out)
+
+
 def _print_metrics(metrics: dict[str, Any]) -> None:
-    click.echo(f"{'metric':<24} {'candidate':>24}   {'baseline (reference vs reference)':>34}")
+    click.echo(f"{'metric':<32} {'candidate':>24}   {'baseline (reference vs reference)':>34}")
     for row in metrics["rows"]:
         candidate = _with_uncertainty(row["value"], row["uncertainty"])
         baseline = _with_uncertainty(row["baseline_value"], row["baseline_uncertainty"])
-        click.echo(f"{row['label']:<24} {candidate:>24}   {baseline:>34}")
+        label = row["label"] if row["label"] in row["metric"] else f"{row['metric']}: {row['label']}"
+        click.echo(f"{label:<32} {candidate:>24}   {baseline:>34}")
     click.echo(f"({metrics['n_events']} events per sample in every comparison)")
 
 

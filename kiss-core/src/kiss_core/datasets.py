@@ -43,21 +43,36 @@ class GaussianMixture(Dataset):
         rng = np.random.default_rng(seed)
         signs = rng.choice([-1.0, 1.0], size=(n_events, 1))
         values = rng.standard_normal((n_events, self.config.dimension)) + signs * self.config.separation / 2
-        samples = xr.Dataset({"x": (("event", "feature"), values.astype(np.float32))},
-                             coords={"feature": [f"x{i}" for i in range(self.config.dimension)]})
-        samples.attrs["provenance"] = json.dumps({"dataset": "core.gaussian", "seed": seed,
-                                                  "dimension": self.config.dimension,
-                                                  "separation": self.config.separation})
+        samples = xr.Dataset(
+            {"x": (("event", "feature"), values.astype(np.float32))},
+            coords={"feature": [f"x{i}" for i in range(self.config.dimension)]},
+        )
+        samples.attrs["provenance"] = json.dumps(
+            {
+                "dataset": "core.gaussian",
+                "seed": seed,
+                "dimension": self.config.dimension,
+                "separation": self.config.separation,
+            }
+        )
         return samples
 
     def read(self, path: Path) -> xr.Dataset:
         samples = read_netcdf(path)
         if "x" not in samples or samples["x"].dims != ("event", "feature"):
-            raise KissError("Not a Gaussian-mixture sample file", where=str(path),
-                            expected="variable x with dims (event, feature)", got=str(dict(samples.sizes)))
+            raise KissError(
+                "Not a Gaussian-mixture sample file",
+                where=str(path),
+                expected="variable x with dims (event, feature)",
+                got=str(dict(samples.sizes)),
+            )
         if samples.sizes["feature"] != self.config.dimension:
-            raise KissError("Wrong number of features", where=f"{path}:x",
-                            expected=str(self.config.dimension), got=str(samples.sizes["feature"]))
+            raise KissError(
+                "Wrong number of features",
+                where=f"{path}:x",
+                expected=str(self.config.dimension),
+                got=str(samples.sizes["feature"]),
+            )
         return samples
 
     def write(self, samples: xr.Dataset, path: Path) -> None:
@@ -67,8 +82,11 @@ class GaussianMixture(Dataset):
         from kiss_core.report import Histogram
 
         return [
-            Histogram(name=str(feature), label=str(feature),
-                      reference=reference["x"].sel(feature=feature).values,
-                      candidate=candidate["x"].sel(feature=feature).values)
+            Histogram(
+                name=str(feature),
+                label=str(feature),
+                reference=reference["x"].sel(feature=feature).values,
+                candidate=candidate["x"].sel(feature=feature).values,
+            )
             for feature in reference["feature"].values
         ]

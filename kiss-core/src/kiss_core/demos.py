@@ -16,8 +16,11 @@ def gaussian_demo() -> DemoRecipe:
         reference_events=4000,
         train_options={"epochs": 20, "batch_size": 256, "learning_rate": 3e-3},
         metrics=("core.w1", "core.fpd", "core.kpd", "core.classifier_auc"),
-        full={"train_events": 50_000, "reference_events": 50_000,
-              "train_options": {"epochs": 100, "batch_size": 512, "learning_rate": 2e-3}},
+        full={
+            "train_events": 50_000,
+            "reference_events": 50_000,
+            "train_options": {"epochs": 100, "batch_size": 512, "learning_rate": 2e-3},
+        },
         expected_quality="the two modes are reproduced; W1 and the classifier AUC stay a few "
-                         "baselines above the reference-vs-reference values after 20 quick epochs",
+        "baselines above the reference-vs-reference values after 20 quick epochs",
     )

@@ -139,25 +139,43 @@ def train_run(
     dataset = make_dataset(registry, dataset_name, dataset_options)
     torch_device = resolve_device(device)
     samples = dataset.read(data)
+    # Generators build their network in prepare(), so the seed must be set before it for the
+    # initial weights, and with them the whole training, to be reproducible.
+    torch.manual_seed(seed)
     tensors = generator.prepare(samples)
 
-    run.start({
-        "command": "train",
-        "generator": generator_registration.name,
-        "dataset": registry.get("dataset", dataset_name).name,
-        "data": str(Path(data).resolve()),
-        "events": int(samples.sizes["event"]),
-        "generator_options": generator.config_dict(),
-        "dataset_options": dict(dataset_options or {}),
-        "train_options": dict(train_options or {}),
-        "seed": seed,
-        "device": str(torch_device),
-    }, overwrite=overwrite, resume=resume)
-    torch.manual_seed(seed)
-    summary = train(
-        generator, tensors, train_config, checkpoints=run.checkpoints, generator_name=generator_registration.name,
-        seed=seed, device=torch_device, resume=resume, progress=progress,
+    run.start(
+        {
+            "command": "train",
+            "generator": generator_registration.name,
+            "dataset": registry.get("dataset", dataset_name).name,
+            "data": str(Path(data).resolve()),
+            "events": int(samples.sizes["event"]),
+            "generator_options": generator.config_dict(),
+            "dataset_options": dict(dataset_options or {}),
+            "train_options": dict(train_options or {}),
+            "seed": seed,
+            "device": str(torch_device),
+        },
+        overwrite=overwrite,
+        resume=resume,
     )
+    try:
+        summary = train(
+            generator,
+            tensors,
+            train_config,
+            checkpoints=run.checkpoints,
+            generator_name=generator_registration.name,
+            seed=seed,
+            device=torch_device,
+            resume=resume,
+            progress=progress,
+        )
+    except BaseException:
+        run.update(status="interrupted")
+        logger.warning("Training stopped; continue it with: kiss train --resume --out %s", run.path)
+        raise
     run.finish(training={k: v for k, v in summary.items() if k != "history"}, history=summary["history"])
     return {"run": str(run.path), **{k: v for k, v in summary.items() if k != "history"}}
 
@@ -204,14 +222,30 @@ def generate(
     start = time.monotonic()
     torch_generator = torch.Generator(device=torch_device).manual_seed(seed)
     samples = generator.sample(
-        chosen_conditions, sampler=chosen_sampler, batch_size=batch_size, generator=torch_generator, progress=progress,
+        chosen_conditions,
+        sampler=chosen_sampler,
+        batch_size=batch_size,
+        generator=torch_generator,
+        progress=progress,
     )
     seconds = time.monotonic() - start
     dataset.write(samples, out)
-    logger.info("Generated %d events with %s in %.2f s (%.0f events/s); wrote %s", n_events, name, seconds,
-                n_events / seconds, out)
-    return {"generator": name, "events": n_events, "path": str(out), "seconds": seconds,
-            "events_per_second": n_events / seconds, "conditions_from": str(source)}
+    logger.info(
+        "Generated %d events with %s in %.2f s (%.0f events/s); wrote %s",
+        n_events,
+        name,
+        seconds,
+        n_events / seconds,
+        out,
+    )
+    return {
+        "generator": name,
+        "events": n_events,
+        "path": str(out),
+        "seconds": seconds,
+        "events_per_second": n_events / seconds,
+        "conditions_from": str(source),
+    }
 
 
 def evaluate_files(
@@ -244,7 +278,10 @@ def evaluate_files(
     evaluation = evaluate(reference_samples, candidate_samples, metric_objects, seed=seed, progress=progress)
     histograms = dataset.histograms(reference_samples, candidate_samples)
     index = write_report(
-        out, evaluation, histograms, title=title or f"{dataset_name}: {Path(candidate).name} vs {Path(reference).name}",
+        out,
+        evaluation,
+        histograms,
+        title=title or f"{dataset_name}: {Path(candidate).name} vs {Path(reference).name}",
         run_info={"reference": str(reference), "candidate": str(candidate), "seed": seed, **(run_info or {})},
     )
     logger.info("Evaluated %s against %s in %.1f s; report %s", candidate, reference, time.monotonic() - start, index)
@@ -257,24 +294,42 @@ def run_demo(
     run_path: Path,
     *,
     full: bool = False,
+    overrides: dict[str, dict[str, Any]] | None = None,
     seed: int = 0,
     device: str = "auto",
     overwrite: bool = False,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Simulate, train, generate and evaluate in one run directory, with timings per step."""
+    """Simulate, train, generate and evaluate in one run directory, with timings per step.
+
+    ``overrides`` maps the config tables "dataset", "generator", "train" and "sample" to values
+    that replace the recipe's.
+    """
     recipe: DemoRecipe = registry.load("demo", demo_name)()
     settings = {
-        "train_events": recipe.train_events, "reference_events": recipe.reference_events,
-        "dataset_options": recipe.dataset_options, "generator_options": recipe.generator_options,
-        "train_options": recipe.train_options, "sampler": recipe.sampler, "sampler_options": recipe.sampler_options,
+        "train_events": recipe.train_events,
+        "reference_events": recipe.reference_events,
+        "dataset_options": recipe.dataset_options,
+        "generator_options": recipe.generator_options,
+        "train_options": recipe.train_options,
+        "sampler": recipe.sampler,
+        "sampler_options": recipe.sampler_options,
     }
     if full:
         settings.update(recipe.full)
+    for section, key in (
+        ("dataset", "dataset_options"),
+        ("generator", "generator_options"),
+        ("train", "train_options"),
+        ("sample", "sampler_options"),
+    ):
+        settings[key] = {**settings[key], **(overrides or {}).get(section, {})}
 
     run_path = Path(run_path)
     data_dir = run_path / "data"
-    RunDirectory(run_path).start({"command": "demo", "demo": demo_name, "full": full, "seed": seed}, overwrite=overwrite)
+    RunDirectory(run_path).start(
+        {"command": "demo", "demo": demo_name, "full": full, "seed": seed}, overwrite=overwrite, resumable=False
+    )
     timings: dict[str, float] = {}
 
     def timed(step: str, function, *args, **kwargs):
@@ -285,23 +340,62 @@ def run_demo(
         return result
 
     common = {"options": settings["dataset_options"], "progress": progress}
-    timed("simulate training data", simulate, registry, recipe.dataset, settings["train_events"],
-          data_dir / "train.h5", seed=seed, **common)
-    timed("simulate reference data", simulate, registry, recipe.dataset, settings["reference_events"],
-          data_dir / "reference.h5", seed=seed + 1, **common)
-    training = timed("train", train_run, registry, recipe.generator, recipe.dataset, data_dir / "train.h5",
-                     run_path / "model", generator_options=settings["generator_options"],
-                     dataset_options=settings["dataset_options"], train_options=settings["train_options"],
-                     seed=seed, device=device, progress=progress)
-    generation = timed("generate", generate, registry, run_path / "model", settings["reference_events"],
-                       run_path / "samples" / "generated.h5", conditions=data_dir / "reference.h5",
-                       sampler=settings["sampler"], sampler_options=settings["sampler_options"], seed=seed,
-                       device=device, progress=progress)
+    timed(
+        "simulate training data",
+        simulate,
+        registry,
+        recipe.dataset,
+        settings["train_events"],
+        data_dir / "train.h5",
+        seed=seed,
+        **common,
+    )
+    timed(
+        "simulate reference data",
+        simulate,
+        registry,
+        recipe.dataset,
+        settings["reference_events"],
+        data_dir / "reference.h5",
+        seed=seed + 1,
+        **common,
+    )
+    training = timed(
+        "train",
+        train_run,
+        registry,
+        recipe.generator,
+        recipe.dataset,
+        data_dir / "train.h5",
+        run_path / "model",
+        generator_options=settings["generator_options"],
+        dataset_options=settings["dataset_options"],
+        train_options=settings["train_options"],
+        seed=seed,
+        device=device,
+        progress=progress,
+    )
+    generation = timed(
+        "generate",
+        generate,
+        registry,
+        run_path / "model",
+        settings["reference_events"],
+        run_path / "samples" / "generated.h5",
+        conditions=data_dir / "reference.h5",
+        sampler=settings["sampler"],
+        sampler_options=settings["sampler_options"],
+        seed=seed,
+        device=device,
+        progress=progress,
+    )
     report_options = {
         "seed": seed,
         "title": f"kiss demo {demo_name}{' --full' if full else ''}",
-        "run_info": {"expected quality": recipe.expected_quality if not full else "fully trained",
-                     "timings_seconds": timings},
+        "run_info": {
+            "expected quality": recipe.expected_quality if not full else "the --full recipe",
+            "timings": ", ".join(f"{step} {seconds:.0f} s" for step, seconds in timings.items()),
+        },
         "progress": progress,
     }
     files = (data_dir / "reference.h5", run_path / "samples" / "generated.h5", run_path / "report")
@@ -309,13 +403,27 @@ def run_demo(
         evaluator = load_factory(recipe.evaluator)
         evaluation = timed("evaluate", evaluator, registry, *files, **report_options)
     else:
-        evaluation = timed("evaluate", evaluate_files, registry, recipe.dataset, *files, metrics=recipe.metrics,
-                           dataset_options=settings["dataset_options"], **report_options)
-    RunDirectory(run_path).finish(timings_seconds=timings, training=training, generation=generation,
-                                  report=evaluation["report"])
-    return {"run": str(run_path), "report": evaluation["report"], "timings_seconds": timings,
-            "metrics": evaluation["metrics"], "expected_quality": recipe.expected_quality,
-            "events_per_second": generation["events_per_second"]}
+        evaluation = timed(
+            "evaluate",
+            evaluate_files,
+            registry,
+            recipe.dataset,
+            *files,
+            metrics=recipe.metrics,
+            dataset_options=settings["dataset_options"],
+            **report_options,
+        )
+    RunDirectory(run_path).finish(
+        timings_seconds=timings, training=training, generation=generation, report=evaluation["report"]
+    )
+    return {
+        "run": str(run_path),
+        "report": evaluation["report"],
+        "timings_seconds": timings,
+        "metrics": evaluation["metrics"],
+        "expected_quality": recipe.expected_quality,
+        "events_per_second": generation["events_per_second"],
+    }
 
 
 def _reject_existing_output(path: Path, overwrite: bool) -> None:

@@ -122,12 +122,14 @@ class Registry:
                 first = owners[plugin.name]
                 if first.package == plugin.package:
                     continue  # the same distribution found twice on sys.path
-                failures.append(PluginFailure(
-                    plugin.name,
-                    plugin.package,
-                    f"plugin name '{plugin.name}' is already owned by package {first.package}; "
-                    f"this registration from {plugin.package} is skipped",
-                ))
+                failures.append(
+                    PluginFailure(
+                        plugin.name,
+                        plugin.package,
+                        f"plugin name '{plugin.name}' is already owned by package {first.package}; "
+                        f"this registration from {plugin.package} is skipped",
+                    )
+                )
                 continue
             try:
                 manager.register(plugin.module, name=plugin.name)
@@ -202,14 +204,16 @@ def _call_hook(implementation: Any, kind: str, plugin: _Plugin, failures: list[P
     seen: set[str] = set()
     for spec in specs:
         if not isinstance(spec, Spec):
-            failures.append(PluginFailure(
-                plugin.name, plugin.package, f"{HOOKS[kind]}() returned {type(spec).__name__}, expected Spec"
-            ))
+            failures.append(
+                PluginFailure(
+                    plugin.name, plugin.package, f"{HOOKS[kind]}() returned {type(spec).__name__}, expected Spec"
+                )
+            )
             continue
         if spec.name in seen:
-            failures.append(PluginFailure(
-                plugin.name, plugin.package, f"{HOOKS[kind]}() returned the name '{spec.name}' twice"
-            ))
+            failures.append(
+                PluginFailure(plugin.name, plugin.package, f"{HOOKS[kind]}() returned the name '{spec.name}' twice")
+            )
             continue
         seen.add(spec.name)
         registrations.append(Registration(kind, plugin.name, plugin.package, plugin.version, spec))

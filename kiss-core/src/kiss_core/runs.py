@@ -59,7 +59,9 @@ class RunDirectory:
             )
         return read_json(self.record_path)
 
-    def start(self, record: dict[str, Any], *, overwrite: bool = False, resume: bool = False) -> dict[str, Any]:
+    def start(
+        self, record: dict[str, Any], *, overwrite: bool = False, resume: bool = False, resumable: bool = True
+    ) -> dict[str, Any]:
         """Create the run (or reopen it with ``resume``) and write its record with status "running".
 
         Raises:
@@ -74,16 +76,8 @@ class RunDirectory:
             return previous
 
         if self.path.exists() and any(self.path.iterdir()):
-            if not overwrite:
-                state = self.read().get("status", "unknown") if self.exists() else "not a run"
-                raise KissError(
-                    "Output folder is not empty",
-                    where=str(self.path),
-                    expected="a new or empty folder",
-                    got=f"a folder that contains files (run status: {state})",
-                    hint="choose another --out, add --resume to continue it, or --overwrite to replace it",
-                )
-            logger.info("Removing the previous contents of %s (--overwrite)", self.path)
+            self._check_replaceable(overwrite, resumable)
+            logger.info("Removing the previous run in %s (--overwrite)", self.path)
             shutil.rmtree(self.path)
 
         self.path.mkdir(parents=True, exist_ok=True)
@@ -97,6 +91,33 @@ class RunDirectory:
         }
         write_json(self.record_path, full_record)
         return full_record
+
+    def _check_replaceable(self, overwrite: bool, resumable: bool) -> None:
+        """Raise unless ``overwrite`` is set and the folder is a run that may be deleted.
+
+        Only folders with a ``run.json`` are ever deleted, and never the working directory or
+        one of its parents, so a mistyped ``--out`` cannot remove a user's files.
+        """
+        state = self.read().get("status", "unknown") if self.exists() else None
+        hint = "choose another --out or an empty folder"
+        if state is not None:
+            resume_hint = ", add --resume to continue it," if resumable else ""
+            hint = f"choose another --out{resume_hint} or add --overwrite to replace it"
+        if not overwrite or state is None:
+            raise KissError(
+                "Output folder is not empty",
+                where=str(self.path),
+                expected="a new or empty folder" + (", or --overwrite for a KISS run" if state else ""),
+                got=f"a KISS run (status: {state})" if state else "files that are not a KISS run",
+                hint=hint,
+            )
+        resolved = self.path.resolve()
+        if resolved == Path.cwd().resolve() or resolved in Path.cwd().resolve().parents:
+            raise KissError(
+                "Refusing to delete the working directory or one of its parents",
+                where=str(self.path),
+                hint="choose a subfolder as --out",
+            )
 
     def update(self, **fields: Any) -> dict[str, Any]:
         """Merge fields into the run record."""

@@ -106,8 +106,11 @@ def check_plugin(plugin: str, registry: Registry | None = None) -> list[str]:
     demo_names = [r for r in registrations if r.kind == "demo"]
     for registration in demo_names:
         recipe = registration.load()()
-        for kind, name in (("dataset", recipe.dataset), ("generator", recipe.generator), *(
-                ("metric", metric) for metric in recipe.metrics)):
+        for kind, name in (
+            ("dataset", recipe.dataset),
+            ("generator", recipe.generator),
+            *(("metric", metric) for metric in recipe.metrics),
+        ):
             try:
                 registry.get(kind, name)
             except KissError:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
 from kiss_core.errors import KissError
@@ -40,7 +40,9 @@ class TrainConfig:
         learning_rate: Peak AdamW learning rate, decayed to zero with a cosine schedule.
         weight_decay: AdamW weight decay.
         ema_decay: Decay of the exponential moving average of the weights that is saved and
-            sampled from; 0 disables averaging.
+            sampled from; 0 disables averaging. The decay used at step n is
+            min(ema_decay, (1 + n) / (10 + n)), so short trainings are not dominated by the
+            initial weights.
         gradient_clip: Maximum gradient norm; 0 disables clipping.
         validation_fraction: Fraction of events held out to report a validation loss.
         max_minutes: Stop after the first epoch that ends past this wall time (None: no limit).
@@ -56,12 +58,29 @@ class TrainConfig:
     max_minutes: float | None = None
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("epochs and batch_size must be at least 1")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ValueError("ema_decay must lie in [0, 1)")
-        if not 0.0 <= self.validation_fraction < 0.5:
-            raise ValueError("validation_fraction must lie in [0, 0.5)")
+        checks = {
+            "epochs": self.epochs >= 1,
+            "batch_size": self.batch_size >= 1,
+            "learning_rate": self.learning_rate > 0,
+            "weight_decay": self.weight_decay >= 0,
+            "ema_decay": 0.0 <= self.ema_decay < 1.0,
+            "gradient_clip": self.gradient_clip >= 0,
+            "validation_fraction": 0.0 <= self.validation_fraction < 0.5,
+            "max_minutes": self.max_minutes is None or self.max_minutes >= 0,
+        }
+        allowed = {
+            "epochs": ">= 1",
+            "batch_size": ">= 1",
+            "learning_rate": "> 0",
+            "weight_decay": ">= 0",
+            "ema_decay": "in [0, 1)",
+            "gradient_clip": ">= 0",
+            "validation_fraction": "in [0, 0.5)",
+            "max_minutes": ">= 0",
+        }
+        invalid = [f"{name} = {getattr(self, name)} (must be {allowed[name]})" for name, ok in checks.items() if not ok]
+        if invalid:
+            raise ValueError("; ".join(invalid))
 
 
 def train(
@@ -106,28 +125,50 @@ def train(
     network = generator.network.to(device)
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * steps_per_epoch)
-    ema = AveragedModel(network, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay)) if config.ema_decay else None
+    ema = AveragedModel(network, multi_avg_fn=_warmed_up_ema(config.ema_decay)) if config.ema_decay else None
 
     history: list[dict[str, float]] = []
     first_epoch = 0
+    previous_seconds = 0.0
     checkpoints.mkdir(parents=True, exist_ok=True)
-    write_json(checkpoints / CONFIG_FILE, {
-        "generator": generator_name, "config": generator.config_dict(), "train": asdict(config),
-    })
-    if resume:
+    write_json(
+        checkpoints / CONFIG_FILE,
+        {
+            "generator": generator_name,
+            "config": generator.config_dict(),
+            "train": asdict(config),
+        },
+    )
+    if resume and not (checkpoints / LAST_CHECKPOINT).exists():
+        logger.warning("No checkpoint in %s (stopped during the first epoch); training from the start", checkpoints)
+    elif resume:
         state = _load_checkpoint(checkpoints / LAST_CHECKPOINT, generator_name)
-        network.load_state_dict(state["network"])
+        try:
+            network.load_state_dict(state["network"])
+            if ema is not None:
+                ema.load_state_dict(state["ema"])
+        except RuntimeError as error:
+            raise KissError(
+                "Checkpoint weights do not fit the model",
+                where=str(checkpoints / LAST_CHECKPOINT),
+                expected=f"weights of {generator_name} with the config in {CONFIG_FILE}",
+                got=" ".join(str(error).split("\n")[:2]),
+            ) from None
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        if ema is not None:
-            ema.load_state_dict(state["ema"])
         history = list(state["history"])
         first_epoch = int(state["epoch"])
+        previous_seconds = float(state.get("seconds", 0.0))
         logger.info("Resuming training at epoch %d of %d from %s", first_epoch + 1, config.epochs, checkpoints)
 
     logger.info(
         "Training %s on %d events (%d held out) for %d epochs of %d steps on %s",
-        generator_name, n_train, n_events - n_train, config.epochs, steps_per_epoch, device,
+        generator_name,
+        n_train,
+        n_events - n_train,
+        config.epochs,
+        steps_per_epoch,
+        device,
     )
     start = time.monotonic()
     stopped_early = False
@@ -141,9 +182,12 @@ def train(
             batch = {name: tensor[batch_indices].to(device) for name, tensor in train_tensors.items()}
             loss = generator.loss(batch)
             if not torch.isfinite(loss):
-                raise KissError(f"Training loss became {loss.item()} at epoch {epoch + 1}",
-                                where="[train] learning_rate", expected="a finite loss",
-                                hint="lower learning_rate or check the training data; last.pt holds the previous epoch")
+                raise KissError(
+                    f"Training loss became {loss.item()} at epoch {epoch + 1}",
+                    where="[train] learning_rate",
+                    expected="a finite loss",
+                    hint="lower learning_rate or check the training data; last.pt holds the previous epoch",
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.gradient_clip:
@@ -157,39 +201,67 @@ def train(
 
         entry = {"epoch": epoch + 1, "train_loss": total / count}
         if validation_tensors:
-            entry["validation_loss"] = _validation_loss(generator, ema, network, validation_tensors, config, seed, device)
+            entry["validation_loss"] = _validation_loss(
+                generator, ema, network, validation_tensors, config, seed, device
+            )
         history.append(entry)
-        _save_checkpoint(checkpoints, generator, generator_name, network, ema, optimizer, scheduler, epoch + 1, history)
+        _save_checkpoint(
+            checkpoints,
+            generator,
+            generator_name,
+            network,
+            ema,
+            optimizer,
+            scheduler,
+            epoch + 1,
+            history,
+            previous_seconds + time.monotonic() - start,
+        )
         bar.update(1)
         bar.set_postfix({k: f"{v:.4g}" for k, v in entry.items() if k != "epoch"})
         # Without a progress bar (output to a file or pipe), one line per epoch shows the progress.
-        logger.log(logging.DEBUG if progress else logging.INFO, "epoch %d/%d: %s", epoch + 1, config.epochs,
-                   ", ".join(f"{key} {value:.4g}" for key, value in entry.items() if key != "epoch"))
+        logger.log(
+            logging.DEBUG if progress else logging.INFO,
+            "epoch %d/%d: %s",
+            epoch + 1,
+            config.epochs,
+            _format_entry(entry),
+        )
 
         minutes = (time.monotonic() - start) / 60
         if config.max_minutes is not None and minutes > config.max_minutes and epoch + 1 < config.epochs:
             logger.warning(
-                "Stopped after epoch %d of %d: the time budget of %.1f min is spent", epoch + 1, config.epochs,
+                "Stopped after epoch %d of %d: the time budget of %.1f min is spent",
+                epoch + 1,
+                config.epochs,
                 config.max_minutes,
             )
             stopped_early = True
             break
     bar.close()
 
-    seconds = time.monotonic() - start
-    last = history[-1] if history else {}
-    logger.info("Training finished after %d epochs in %.1f s: %s", len(history), seconds, last)
+    seconds = previous_seconds + time.monotonic() - start
+    logger.info(
+        "Training finished after %d epochs in %.1f s%s",
+        len(history),
+        seconds,
+        ": " + _format_entry(history[-1]) if history else "",
+    )
     return {"epochs_done": len(history), "seconds": seconds, "stopped_early": stopped_early, "history": history}
 
 
-def save_generator(generator: Generator, generator_name: str, checkpoints: Path, weights: dict[str, torch.Tensor]) -> None:
+def save_generator(
+    generator: Generator, generator_name: str, checkpoints: Path, weights: dict[str, torch.Tensor]
+) -> None:
     """Write ``model.pt``: the weights to sample with, the preprocessing state and the generator name."""
     state = {"generator": generator_name, "weights": weights, "extra": generator.extra_state()}
     with atomic_path(checkpoints / MODEL_FILE) as temporary:
         torch.save(state, temporary)
 
 
-def load_generator(checkpoints: Path, registry: Registry, *, device: torch.device | str = "cpu") -> tuple[Generator, str]:
+def load_generator(
+    checkpoints: Path, registry: Registry, *, device: torch.device | str = "cpu"
+) -> tuple[Generator, str]:
     """Rebuild a trained generator from a checkpoint folder.
 
     Returns:
@@ -271,7 +343,7 @@ def _validation_loss(generator, ema, network, tensors, config, seed, device) -> 
         total, count = 0.0, 0
         n = next(iter(tensors.values())).shape[0]
         for start in range(0, n, config.batch_size):
-            batch = {name: tensor[start:start + config.batch_size].to(device) for name, tensor in tensors.items()}
+            batch = {name: tensor[start : start + config.batch_size].to(device) for name, tensor in tensors.items()}
             size = next(iter(batch.values())).shape[0]
             total += generator.loss(batch).item() * size
             count += size
@@ -281,10 +353,32 @@ def _validation_loss(generator, ema, network, tensors, config, seed, device) -> 
     return total / count
 
 
-def _save_checkpoint(checkpoints, generator, name, network, ema, optimizer, scheduler, epoch, history) -> None:
+def _format_entry(entry: dict[str, float]) -> str:
+    return ", ".join(f"{key} {value:.4g}" for key, value in entry.items() if key != "epoch")
+
+
+def _warmed_up_ema(decay: float):
+    """Return an EMA update for AveragedModel whose decay grows as min(decay, (1 + n) / (10 + n)).
+
+    The warm-up follows the num_updates option of TensorFlow's ExponentialMovingAverage: with a
+    fixed decay of 0.999, the average after 300 steps would still be about 74 % initial weights.
+    """
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n_averaged: torch.Tensor) -> None:
+        step = float(n_averaged)
+        weight = 1.0 - min(decay, (1.0 + step) / (10.0 + step))
+        for averaged_tensor, current_tensor in zip(averaged, current, strict=True):
+            averaged_tensor.lerp_(current_tensor, weight)
+
+    return update
+
+
+def _save_checkpoint(checkpoints, generator, name, network, ema, optimizer, scheduler, epoch, history, seconds) -> None:
     state = {
         "generator": name,
         "epoch": epoch,
+        "seconds": seconds,
         "network": network.state_dict(),
         "ema": ema.state_dict() if ema is not None else {},
         "optimizer": optimizer.state_dict(),
@@ -302,8 +396,10 @@ def _load_checkpoint(path: Path, name: str) -> dict[str, Any]:
     state = _read_state(path)
     if state.get("generator") != name:
         raise KissError(
-            "Checkpoint belongs to another model", where=str(path),
-            expected=f"a checkpoint of {name}", got=f"a checkpoint of {state.get('generator')}",
+            "Checkpoint belongs to another model",
+            where=str(path),
+            expected=f"a checkpoint of {name}",
+            got=f"a checkpoint of {state.get('generator')}",
         )
     return state
 

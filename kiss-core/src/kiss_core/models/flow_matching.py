@@ -120,9 +120,12 @@ class TabularFlowMatching(Generator):
 
         sampler = sampler or make_sampler(self.config.solver, steps=self.config.steps)
         if sampler.parametrisation != "velocity":
-            raise KissError("Incompatible sampler", where=type(sampler).__name__,
-                            expected="a velocity sampler (euler, midpoint, rk4, dopri5, euler_maruyama)",
-                            got=f"a {sampler.parametrisation} sampler")
+            raise KissError(
+                "Incompatible sampler",
+                where=type(sampler).__name__,
+                expected="a velocity sampler (euler, midpoint, rk4, dopri5, euler_maruyama)",
+                got=f"a {sampler.parametrisation} sampler",
+            )
         network = self.network.eval()
         device = next(network.parameters()).device
         n_events = conditions.sizes["event"]
@@ -134,10 +137,10 @@ class TabularFlowMatching(Generator):
             chunks.append(result.samples.cpu() * self._scale + self._mean)
             nfe = result.nfe
         values = torch.cat(chunks).numpy()
-        samples = xr.Dataset({self.config.variable: (("event", "feature"), values)},
-                             coords={"feature": self._features})
-        samples.attrs["provenance"] = json.dumps({"generator": MODEL_NAME, "sampler": type(sampler).__name__,
-                                                  "nfe": nfe})
+        samples = xr.Dataset({self.config.variable: (("event", "feature"), values)}, coords={"feature": self._features})
+        samples.attrs["provenance"] = json.dumps(
+            {"generator": MODEL_NAME, "sampler": type(sampler).__name__, "nfe": nfe}
+        )
         return samples
 
     def extra_state(self) -> dict[str, Any]:
@@ -155,8 +158,12 @@ class TabularFlowMatching(Generator):
     def _values(self, data: xr.Dataset) -> np.ndarray:
         name = self.config.variable
         if name not in data:
-            raise KissError("Missing variable", where=name, expected=f"a variable '{name}' with dims (event, feature)",
-                            got=", ".join(map(str, data.data_vars)) or "no variables")
+            raise KissError(
+                "Missing variable",
+                where=name,
+                expected=f"a variable '{name}' with dims (event, feature)",
+                got=", ".join(map(str, data.data_vars)) or "no variables",
+            )
         variable = data[name]
         if variable.dims != ("event", "feature"):
             raise KissError("Wrong dimensions", where=name, expected="(event, feature)", got=str(variable.dims))
