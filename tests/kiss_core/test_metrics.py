@@ -224,3 +224,71 @@ def test_metric_components_reject_missing_variable():
 
     with pytest.raises(KissError, match="Missing variable"):
         FeatureW1(FeatureW1.Config(variables=("momentum",))).compute(reference, reference)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run torch on one thread: two threads on two shared cores are slower by a large factor."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+#: A smaller network than the default keeps the tests fast; it is as good on these problems.
+SMALL_MLP = {"hidden": (64, 64)}
+
+
+def test_classifier_mlp_identical_samples_auc_half(one_torch_thread):
+    rng = np.random.default_rng(12)
+
+    result = classifier_test(rng.normal(size=8000), rng.normal(size=8000), seed=0, model="mlp",
+                             mlp_options=SMALL_MLP)
+
+    assert result.value == pytest.approx(0.5, abs=4 * result.uncertainty)
+    assert result.details["model"] == "mlp"
+    assert result.details["jsd_bits"] == max(0.0, result.details["jsd_bits_raw"])
+    assert abs(result.details["jsd_bits_raw"]) < 0.02
+
+
+def test_classifier_mlp_shifted_gaussians_auc(one_torch_thread):
+    # The best possible AUC for unit Gaussians shifted by d is Phi(d / sqrt(2)); the other
+    # 19 features carry no information and must not confuse the network.
+    rng = np.random.default_rng(13)
+    shift = np.r_[1.0, np.zeros(19)]
+
+    result = classifier_test(rng.normal(size=(6000, 20)), rng.normal(size=(6000, 20)) + shift, seed=0, model="mlp",
+                             mlp_options=SMALL_MLP)
+
+    assert result.value == pytest.approx(norm.cdf(1.0 / np.sqrt(2)), abs=4 * result.uncertainty + 0.01)
+    assert result.details["jsd_bits"] > 0.05
+
+
+def test_classifier_mlp_same_seed_same_result(one_torch_thread):
+    rng = np.random.default_rng(15)
+    reference, candidate = rng.normal(size=(600, 5)), rng.normal(0.3, size=(600, 5))
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+
+    first = classifier_test(reference, candidate, seed=4, model="mlp", mlp_options={"hidden": (16,)})
+    second = classifier_test(reference, candidate, seed=4, model="mlp", mlp_options={"hidden": (16,)})
+
+    assert first.value == second.value
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_classifier_jsd_clamped_at_zero():
+    # Identical samples give raw JSD estimates scattered around 0; the reported value never
+    # goes below 0 and equals the raw estimate when that is positive.
+    rng = np.random.default_rng(16)
+    results = [classifier_test(rng.normal(size=400), rng.normal(size=400), seed=seed, max_iter=20) for seed in range(6)]
+
+    raw = [result.details["jsd_bits_raw"] for result in results]
+    assert min(raw) < 0
+    for result in results:
+        assert result.details["jsd_bits"] == max(0.0, result.details["jsd_bits_raw"])
+
+
+def test_classifier_rejects_unknown_model():
+    with pytest.raises(KissError, match="Unknown classifier model"):
+        classifier_test(np.zeros(100), np.ones(100), model="forest")

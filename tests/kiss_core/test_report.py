@@ -69,3 +69,39 @@ def test_render_histogram_constant_values():
     png = render_histogram(Histogram("flat", "x", np.ones(10), np.ones(10)))
 
     assert png.startswith(PNG_SIGNATURE)
+
+
+def test_report_embeds_extra_images(tmp_path):
+    png = render_histogram(Histogram("shower", "Shower", np.arange(10.0), np.arange(10.0)))
+    image_file = tmp_path / "shower.png"
+    image_file.write_bytes(png)
+
+    index = write_report(tmp_path / "report", _evaluation(), [], title="Test run", run_info={},
+                         images=[("Average shower", image_file), ("Single shower", png)])
+
+    page = index.read_text()
+    encoded = base64.b64encode(png).decode("ascii")
+    assert "<h2>Images</h2>" in page
+    assert page.count(encoded) == 2
+    assert "Average shower" in page
+    assert "Single shower" in page
+
+
+def test_report_without_images_has_no_image_section(tmp_path):
+    index = write_report(tmp_path, _evaluation(), _histograms(), title="Test run", run_info={})
+
+    assert "<h2>Images</h2>" not in index.read_text()
+
+
+def test_report_rejects_bad_images_before_writing(tmp_path):
+    from kiss_core.errors import KissError
+
+    not_png = tmp_path / "plot.png"
+    not_png.write_bytes(b"GIF89a not a png")
+
+    with pytest.raises(KissError, match="not a PNG"):
+        write_report(tmp_path / "a", _evaluation(), [], title="t", run_info={}, images=[("bad", not_png)])
+    with pytest.raises(KissError, match="Image file not found"):
+        write_report(tmp_path / "b", _evaluation(), [], title="t", run_info={}, images=[("gone", tmp_path / "x.png")])
+    assert not (tmp_path / "a").exists()
+    assert not (tmp_path / "b").exists()

@@ -72,6 +72,8 @@ class GFlashShowers(Dataset):
             max_energy_mev: Highest incident energy in MeV.
             spot_scale: Factor on the published number of energy spots.
             batch_size: Showers simulated at once (bounds memory).
+            threshold_mev: Readout threshold: voxel energies below it (MeV) are set to 0.
+                The default 0 keeps every deposit.
         """
 
         geometry: str = "ds2"
@@ -81,10 +83,14 @@ class GFlashShowers(Dataset):
         max_energy_mev: float = 1e6
         spot_scale: float = 1.0
         batch_size: int = 500
+        threshold_mev: float = 0.0
 
     def __init__(self, config: Config | None = None) -> None:
         super().__init__(config)
         _check_energy_range(self.config.min_energy_mev, self.config.max_energy_mev)
+        if not self.config.threshold_mev >= 0:
+            raise KissError("Invalid readout threshold", where="threshold_mev", expected="a value >= 0 in MeV",
+                            got=repr(self.config.threshold_mev))
         self.geometry = load_geometry(self.config.geometry)
         self.simulator = GFlashSimulator(
             make_calorimeter(self.config.calorimeter), particle=self.config.particle, spot_scale=self.config.spot_scale
@@ -97,9 +103,11 @@ class GFlashShowers(Dataset):
         energies = np.exp(rng.uniform(low, high, n_events))
 
         def deposit(spots: ShowerSpots) -> np.ndarray:
-            return self.geometry.deposit(
+            showers = self.geometry.deposit(
                 spots.event, spots.layer, spots.x_mm, spots.y_mm, spots.energy_mev, spots.n_events
             )
+            showers[showers < self.config.threshold_mev] = 0.0
+            return showers
 
         blocks = _simulate_in_batches(self.simulator, energies, self.config.batch_size, rng, progress, deposit)
         showers = np.concatenate(blocks) if blocks else np.zeros((0, self.geometry.n_cells))
@@ -113,8 +121,11 @@ class GFlashShowers(Dataset):
         return showers_to_xarray(showers, incident, self.geometry, {"source": str(path)})
 
     def write(self, samples: xr.Dataset, path: Path) -> None:
-        """Write showers in the CaloChallenge HDF5 layout, atomically."""
-        write_calochallenge(path, samples["incident_energy"].values, xarray_to_showers(samples, self.geometry))
+        """Write showers in the CaloChallenge HDF5 layout, atomically, creating the folder if missing."""
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # The pipeline has already refused an existing file unless --overwrite was given.
+        write_calochallenge(path, samples["incident_energy"].values, xarray_to_showers(samples, self.geometry),
+                            overwrite=True)
 
 
 def spots_to_point_clouds(spots: ShowerSpots, rng: np.random.Generator, max_points: int | None = None) -> np.ndarray:
@@ -212,11 +223,12 @@ class GFlashPointClouds(Dataset):
         return samples.assign(mask=samples["energy"] > 0)
 
     def write(self, samples: xr.Dataset, path: Path) -> None:
-        """Write point clouds in the CaloClouds HDF5 layout (GeV), atomically."""
+        """Write point clouds in the CaloClouds HDF5 layout (GeV), atomically, creating the folder if missing."""
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         points = np.stack([samples[name].values for name in ("x", "y", "z", "energy")], axis=1)
         if "mask" in samples:
             points = points * samples["mask"].values[:, None, :]
-        write_caloclouds(path, samples["incident_energy"].values, points)
+        write_caloclouds(path, samples["incident_energy"].values, points, overwrite=True)
 
 
 def point_clouds_to_xarray(points: np.ndarray, incident_energy_mev: np.ndarray, provenance: dict) -> xr.Dataset:

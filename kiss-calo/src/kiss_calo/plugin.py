@@ -8,7 +8,7 @@ from __future__ import annotations
 from kiss_core.hookspecs import hookimpl
 from kiss_core.specs import Spec
 
-__all__ = ["kiss_commands", "kiss_datasets", "kiss_generators", "kiss_geometries"]
+__all__ = ["kiss_commands", "kiss_datasets", "kiss_demos", "kiss_generators", "kiss_geometries"]
 
 
 @hookimpl
@@ -52,4 +52,14 @@ def kiss_commands() -> list[Spec]:
     return [
         Spec("calo-evaluate", "CaloChallenge evaluation of a candidate shower file against a reference",
              "kiss_calo.cli:evaluate_command", ("calochallenge", "evaluation")),
+        Spec("calo-distill", "Consistency distillation of a trained CaloClouds II run into a one-step model",
+             "kiss_calo.cli:distill_command", ("caloclouds", "consistency")),
+    ]
+
+
+@hookimpl
+def kiss_demos() -> list[Spec]:
+    return [
+        Spec("calo", "GFlash showers on the CaloChallenge dataset 2 geometry, voxel flow matching, "
+             "CaloChallenge evaluation", "kiss_calo.demo:calo_demo", ("calochallenge", "voxels")),
     ]

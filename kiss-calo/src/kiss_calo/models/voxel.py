@@ -99,6 +99,8 @@ class VoxelFlowMatching(Generator):
             flow_hidden: Hidden width of the layer-energy flow.
             sampler: Default velocity sampler name.
             sampler_steps: Steps of the default sampler.
+            threshold_mev: Generated voxel energies below this (MeV) are set to 0 after the
+                layer energies are restored; set it to the readout threshold of the training data.
         """
 
         geometry: str = "ds2"
@@ -108,6 +110,7 @@ class VoxelFlowMatching(Generator):
         flow_hidden: int = 128
         sampler: str = "midpoint"
         sampler_steps: int = 10
+        threshold_mev: float = 0.0
 
     def __init__(self, config: Config | None = None) -> None:
         super().__init__(config)
@@ -285,7 +288,11 @@ class VoxelFlowMatching(Generator):
         shape_sum = np.zeros_like(layer_energy)
         np.add.at(shape_sum.T, per_voxel_layer, shape.T)
         normalised = shape / np.maximum(shape_sum, 1e-12)[:, per_voxel_layer]
-        return normalised * layer_energy[:, per_voxel_layer]
+        showers = normalised * layer_energy[:, per_voxel_layer]
+        # NOTE: the threshold removes energy below it without rescaling the layer, as a readout
+        # threshold does; the layer energies of the flow were learnt from thresholded data.
+        showers[showers < self.config.threshold_mev] = 0.0
+        return showers
 
     def extra_state(self) -> dict[str, Any]:
         """Return the standardisation constants (lists and floats)."""

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from kiss_core.errors import KissError
 from kiss_core.evaluation import Evaluation, EvaluationRow
 from kiss_core.report.plots import Histogram, render_histogram
 
@@ -89,6 +90,32 @@ def _run_info_table(run_info: Mapping[str, Any]) -> str:
     return f"<table>\n{rows}\n</table>"
 
 
+#: The eight bytes every PNG file starts with (PNG specification, section 5.2).
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_bytes(title: str, image: str | os.PathLike[str] | bytes) -> bytes:
+    """Return the PNG data of an image given as bytes or as a file path."""
+    if isinstance(image, bytes | bytearray):
+        data = bytes(image)
+        where = f"image '{title}'"
+    else:
+        path = Path(image)
+        where = str(path)
+        if not path.is_file():
+            raise KissError("Image file not found", where=where, hint="write the plot before the report")
+        data = path.read_bytes()
+    if not data.startswith(_PNG_SIGNATURE):
+        raise KissError("Image is not a PNG file", where=where, expected="PNG data", got=repr(data[:8]))
+    return data
+
+
+def _image_figure(title: str, png: bytes) -> str:
+    encoded = base64.b64encode(png).decode("ascii")
+    return (f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,{encoded}">'
+            f"<figcaption>{html.escape(title)}</figcaption></figure>")
+
+
 def write_report(
     out_dir: str | os.PathLike[str],
     evaluation: Evaluation,
@@ -96,11 +123,13 @@ def write_report(
     *,
     title: str,
     run_info: Mapping[str, Any],
+    images: Iterable[tuple[str, str | os.PathLike[str] | bytes]] = (),
 ) -> Path:
     """Write the evaluation report to ``out_dir``: metrics.json, one PNG per histogram, index.html.
 
     The HTML page embeds the PNGs as base64, so it can be mailed or archived as one file. Every
-    file is written atomically.
+    file is written atomically. Further images (shower images, for example) are embedded in an
+    "Images" section; they are not copied into ``out_dir``.
 
     Arguments:
         out_dir: Report folder; created if missing.
@@ -109,13 +138,18 @@ def write_report(
             same fields.
         title: Page title.
         run_info: Facts to list on the page and in metrics.json (command, seed, versions).
+        images: (caption, PNG file path or PNG bytes) pairs shown after the histograms.
 
     Returns:
         The path of index.html.
+
+    Raises:
+        KissError: An image file is missing or is not a PNG, checked before anything is written.
     """
     directory = Path(out_dir)
-    directory.mkdir(parents=True, exist_ok=True)
     records = [record if isinstance(record, Histogram) else Histogram(**record) for record in histograms]
+    extra_figures = [_image_figure(caption, _png_bytes(caption, image)) for caption, image in images]
+    directory.mkdir(parents=True, exist_ok=True)
 
     metrics = {"title": title, "run_info": dict(run_info), "evaluation": evaluation.to_dict()}
     _write_atomic(directory / "metrics.json", json.dumps(metrics, indent=2, default=str).encode())
@@ -124,11 +158,7 @@ def write_report(
     for record in records:
         png = render_histogram(record)
         _write_atomic(directory / f"{record.name}.png", png)
-        encoded = base64.b64encode(png).decode("ascii")
-        figures.append(
-            f'<figure><img alt="{html.escape(record.label)}" src="data:image/png;base64,{encoded}">'
-            f"<figcaption>{html.escape(record.label)}</figcaption></figure>"
-        )
+        figures.append(_image_figure(record.label, png))
 
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -142,11 +172,13 @@ candidate {evaluation.n_candidate}, seed {evaluation.seed}).</p>
 {_metrics_table(evaluation)}
 <h2>Distributions</h2>
 {"".join(figures)}
+{"<h2>Images</h2>" + "".join(extra_figures) if extra_figures else ""}
 <h2>Run</h2>
 {_run_info_table(run_info)}
 </body></html>
 """
     index = directory / "index.html"
     _write_atomic(index, page.encode("utf-8"))
-    logger.info("Wrote report with %d rows and %d plots to %s", len(evaluation.rows), len(records), directory)
+    logger.info("Wrote report with %d rows, %d plots and %d images to %s", len(evaluation.rows), len(records),
+                len(extra_figures), directory)
     return index
