@@ -9,6 +9,8 @@ import xarray as xr
 
 from kiss_collider.me_datasets import GluonScatteringDataset
 from kiss_collider.models.me_surrogate import MatrixElementSurrogate, fit_surrogate, invariant_features
+from kiss_core.registry import get_registry
+from kiss_core.training import load_generator
 from kiss_core.errors import KissError
 from kiss_core.interfaces import Dataset, Generator
 
@@ -85,15 +87,26 @@ def test_surrogate_rejects_other_process(trained, four_gluon_data):
         five.predict(torch.as_tensor(test["momenta"].values))
 
 
-def test_surrogate_save_load_round_trip(trained, four_gluon_data, tmp_path):
-    _, test = four_gluon_data
-    path = tmp_path / "surrogate.pt"
-    trained.save(path)
-    restored = MatrixElementSurrogate.load(path)
+def test_surrogate_checkpoint_round_trip(four_gluon_data, tmp_path):
+    training, test = four_gluon_data
+    surrogate = MatrixElementSurrogate(MatrixElementSurrogate.Config(n_gluons=4))
+    fit_surrogate(surrogate, surrogate.prepare(training), epochs=2, batch_size=256, seed=0,
+                  checkpoints=tmp_path)
+    restored, name = load_generator(tmp_path, get_registry())
     momenta = torch.as_tensor(test["momenta"].values)
-    assert torch.equal(restored.predict(momenta)[0], trained.predict(momenta)[0])
-    with pytest.raises(KissError, match="trained for another process"):
-        MatrixElementSurrogate.load(path, n_gluons=6)
+    assert name == "collider.me_surrogate"
+    # The saved weights are those of the last epoch, as the surrogate trains without averaging.
+    assert torch.allclose(restored.predict(momenta)[0], surrogate.predict(momenta)[0])
+
+
+def test_unweight_rejects_surrogate_of_other_process(four_gluon_data, tmp_path):
+    from kiss_collider.cli_me import _load_surrogate
+
+    training, _ = four_gluon_data
+    surrogate = MatrixElementSurrogate(MatrixElementSurrogate.Config(n_gluons=4))
+    fit_surrogate(surrogate, surrogate.prepare(training), epochs=1, seed=0, checkpoints=tmp_path / "checkpoints")
+    with pytest.raises(KissError, match="another process"):
+        _load_surrogate(tmp_path, n_gluons=5)
 
 
 def test_dataset_write_read_round_trip(four_gluon_data, tmp_path):

@@ -112,12 +112,28 @@ def integrate(n_gluons, sqrt_s_gev, pt_min_gev, max_rapidity, min_delta_r, alpha
         click.echo(f"wrote {out}")
 
 
+def _load_surrogate(run: Path, n_gluons: int):
+    """Load the surrogate of a 'kiss train me_surrogate' run and check it was trained for this process."""
+    from kiss_collider.models.me_surrogate import MODEL_NAME
+    from kiss_core.registry import get_registry
+    from kiss_core.training import load_generator
+
+    surrogate, name = load_generator(run / "checkpoints", get_registry())
+    if name != MODEL_NAME:
+        raise KissError("Run does not hold a matrix-element surrogate", where=str(run), expected=MODEL_NAME, got=name)
+    if surrogate.config.n_gluons != n_gluons:
+        raise KissError("Surrogate was trained for another process", where=str(run),
+                        expected=f"g g -> {n_gluons - 2} g", got=f"a surrogate of {surrogate.config.n_gluons} gluons",
+                        hint="train a surrogate for this process or set --gluons to match it")
+    return surrogate
+
+
 @me.command("unweight")
 @_process_options
 @click.option("--events", "n_trials", type=click.IntRange(min=100), default=100_000, show_default=True,
               help="Weighted phase-space points offered to the unweighting.")
-@click.option("--surrogate", "surrogate_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Surrogate file written by MatrixElementSurrogate.save; trained here when absent.")
+@click.option("--surrogate", "surrogate_run", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run directory of 'kiss train me_surrogate'; a surrogate is trained here when absent.")
 @click.option("--train-events", type=click.IntRange(min=100), default=5000, show_default=True,
               help="Training points for the surrogate when --surrogate is not given.")
 @click.option("--quantile", type=click.FloatRange(0, 1, min_open=True), default=0.999, show_default=True,
@@ -125,7 +141,7 @@ def integrate(n_gluons, sqrt_s_gev, pt_min_gev, max_rapidity, min_delta_r, alpha
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output file: .lhe (Les Houches events) or .h5/.hdf5.")
 def unweight_command(n_gluons, sqrt_s_gev, pt_min_gev, max_rapidity, min_delta_r, alpha_s, seed, device, progress,
-                     n_trials, surrogate_path, train_events, quantile, out) -> None:
+                     n_trials, surrogate_run, train_events, quantile, out) -> None:
     """Unweight events with two-stage (surrogate, then exact |M|^2) rejection and write them."""
     from kiss_collider.me_datasets import GluonScatteringDataset
     from kiss_collider.models.me_surrogate import MatrixElementSurrogate, fit_surrogate
@@ -142,8 +158,8 @@ def unweight_command(n_gluons, sqrt_s_gev, pt_min_gev, max_rapidity, min_delta_r
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
 
-    if surrogate_path is not None:
-        surrogate = MatrixElementSurrogate.load(surrogate_path, n_gluons=n_gluons)
+    if surrogate_run is not None:
+        surrogate = _load_surrogate(surrogate_run, n_gluons)
     else:
         click.echo(f"training a surrogate on {train_events} points of {process.provenance()['process']}")
         dataset = GluonScatteringDataset(GluonScatteringDataset.Config(

@@ -15,19 +15,20 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
 from kiss_core.errors import KissError
 from kiss_core.interfaces import Generator, Sampler
+
+#: Registered name of the surrogate, stored in its checkpoints.
+MODEL_NAME = "collider.me_surrogate"
 
 __all__ = ["MatrixElementSurrogate", "MatrixElementSurrogateConfig", "invariant_features", "fit_surrogate"]
 
@@ -179,7 +180,7 @@ class MatrixElementSurrogate(Generator):
                 "log_matrix_element_squared": (("event",), torch.cat(means).numpy()),
                 "log_matrix_element_squared_sigma": (("event",), torch.cat(sigmas).numpy()),
             },
-            attrs={"provenance": json.dumps({"generator": "me_surrogate", "n_gluons": self.config.n_gluons})},
+            attrs={"provenance": json.dumps({"generator": MODEL_NAME, "n_gluons": self.config.n_gluons})},
         )
 
     def extra_state(self) -> dict[str, Any]:
@@ -211,36 +212,6 @@ class MatrixElementSurrogate(Generator):
         """Return the config with tuples as lists (JSON)."""
         return {"n_gluons": self.config.n_gluons, "hidden_features": list(self.config.hidden_features)}
 
-    def save(self, path: Path) -> None:
-        """Write weights, config and standardisation to one file atomically (loadable with weights_only=True)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"config": self.config_dict(), "extra_state": self.extra_state(),
-                   "state_dict": self._network.state_dict()}
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(handle)
-        try:
-            torch.save(payload, temporary)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-
-    @classmethod
-    def load(cls, path: Path, *, n_gluons: int | None = None) -> MatrixElementSurrogate:
-        """Read a file written by :meth:`save`; with ``n_gluons``, reject a surrogate of another process."""
-        path = Path(path)
-        if not path.is_file():
-            raise KissError("Surrogate file not found", where=str(path), hint="train one with 'kiss train' first")
-        payload = torch.load(path, weights_only=True, map_location="cpu")
-        stored = payload["config"]
-        config = cls.Config(n_gluons=n_gluons if n_gluons is not None else stored["n_gluons"],
-                            hidden_features=tuple(stored["hidden_features"]))
-        surrogate = cls(config)
-        surrogate.load_extra_state(payload["extra_state"])
-        surrogate.network.load_state_dict(payload["state_dict"])
-        return surrogate
-
     def _check_process(self, data: xr.Dataset) -> None:
         if "momenta" not in data:
             raise KissError("Missing momenta", where="data",
@@ -254,34 +225,22 @@ class MatrixElementSurrogate(Generator):
 
 def fit_surrogate(surrogate: MatrixElementSurrogate, tensors: dict[str, torch.Tensor], *, epochs: int = 50,
                   batch_size: int = 256, learning_rate: float = 2e-3, seed: int = 0, progress: bool = False,
-                  validation_fraction: float = 0.1) -> dict[str, float]:
-    """Train the surrogate in-process with Adam and a cosine schedule; return the final losses.
+                  checkpoints: Path | None = None) -> dict[str, float]:
+    """Train a prepared surrogate with the core trainer and return its final losses.
 
-    This small loop serves the ``kiss me`` commands and benchmarks; ``kiss train`` uses the
-    core trainer with the same :meth:`MatrixElementSurrogate.loss`.
+    ``kiss train me_surrogate`` does the same through a run directory; this function serves the
+    ``kiss me unweight`` command and the benchmarks. Checkpoints go to ``checkpoints``, or to a
+    temporary folder that is removed afterwards.
+
+    Returns:
+        ``training_loss`` and ``validation_loss`` of the last epoch.
     """
-    generator = torch.Generator().manual_seed(seed)
-    n = tensors["target"].shape[0]
-    permutation = torch.randperm(n, generator=generator)
-    n_validation = max(1, int(n * validation_fraction))
-    validation = {k: v[permutation[:n_validation]] for k, v in tensors.items()}
-    training = {k: v[permutation[n_validation:]] for k, v in tensors.items()}
-    n_training = training["target"].shape[0]
-    steps = epochs * max(1, int(np.ceil(n_training / batch_size)))
-    optimiser = torch.optim.Adam(surrogate.network.parameters(), lr=learning_rate)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps)
-    training_loss = float("nan")
-    for _ in tqdm(range(epochs), desc="surrogate training", disable=not progress):
-        order = torch.randperm(n_training, generator=generator)
-        for start in range(0, n_training, batch_size):
-            index = order[start:start + batch_size]
-            loss = surrogate.loss({k: v[index] for k, v in training.items()})
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            training_loss = float(loss.detach())
-    with torch.no_grad():
-        validation_loss = float(surrogate.loss(validation))
-    logger.info("surrogate: training loss %.4f, validation loss %.4f", training_loss, validation_loss)
-    return {"training_loss": training_loss, "validation_loss": validation_loss}
+    from kiss_core.training import TrainConfig, train
+
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, ema_decay=0.0)
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(checkpoints) if checkpoints is not None else Path(temporary)
+        summary = train(surrogate, tensors, config, checkpoints=folder, generator_name=MODEL_NAME, seed=seed,
+                        device=next(surrogate.network.parameters()).device, progress=progress)
+    last = summary["history"][-1]
+    return {"training_loss": last["train_loss"], "validation_loss": last["validation_loss"]}
