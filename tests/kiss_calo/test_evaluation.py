@@ -167,16 +167,16 @@ def test_command_reports_bad_input(tmp_path, small_binning, official_file, make_
     runner = CliRunner()
     result = runner.invoke(evaluate_command, [str(reference), str(tmp_path / "missing.h5"),
                                               "--geometry", f"{small_binning}:electron", "--out", str(tmp_path / "o")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "Shower file not found" in result.output
     assert "Traceback" not in result.output
     result = runner.invoke(evaluate_command, [str(reference), str(reference), "--geometry", "ds2",
                                               "--out", str(tmp_path / "o")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "Wrong voxel count" in result.output
     result = runner.invoke(evaluate_command, [str(reference), str(reference), "--geometry", "ds9",
                                               "--out", str(tmp_path / "o")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "Unknown CaloChallenge geometry" in result.output
 
 

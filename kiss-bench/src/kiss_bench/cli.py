@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import time
@@ -10,28 +9,12 @@ from pathlib import Path
 
 import click
 
+from kiss_core.cli import report_user_errors
 from kiss_core.errors import KissError
 
 __all__ = ["bench"]
 
 logger = logging.getLogger(__name__)
-
-
-def _report_errors(function):
-    """Print a KissError as one message and exit with status 2; a traceback only with -v."""
-
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        context = click.get_current_context()
-        try:
-            return function(*args, **kwargs)
-        except KissError as error:
-            if context.obj and context.obj.get("verbosity", 0) > 0:
-                logger.exception("Details")
-            click.echo(f"Error: {error.message()}", err=True)
-            context.exit(2)
-
-    return wrapper
 
 
 def _names(value: str, option: str) -> tuple[str, ...]:
@@ -143,7 +126,7 @@ def list_components() -> None:
     help="Where sampling and metrics run; auto picks CUDA when present.",
 )
 @click.pass_context
-@_report_errors
+@report_user_errors
 def run(context, targets, samplers, metrics, repetitions, n_points, sampler_option, out, seed, device) -> None:
     """Run a calibrated suite: targets x samplers x metrics, R repetitions each, against IID sampling."""
     from kiss_bench.metrics import metric_names
@@ -203,7 +186,7 @@ def run(context, targets, samplers, metrics, repetitions, n_points, sampler_opti
     help="Where training and sampling run; auto picks CUDA when present.",
 )
 @click.pass_context
-@_report_errors
+@report_user_errors
 def amplify(
     context, target, n_train, sizes, quantiles, repetitions, n_truth, training_steps, out, seed, device
 ) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from kiss_core.errors import KissError
+from kiss_core.cli import report_user_errors
 
 __all__ = ["distill_command", "evaluate_command"]
 
@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 @click.option("--no-unit-check", is_flag=True,
               help="Accept incident energies that all lie below 1000 MeV (otherwise taken for GeV).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
+@report_user_errors
 def evaluate_command(reference: Path, candidate: Path, geometry_name: str, out_dir: Path, seed: int,
                      threshold_mev: float, max_showers: int | None, classifier_memory_mb: float,
                      no_low_level_classifier: bool, no_unit_check: bool, progress: bool) -> None:
@@ -49,15 +50,12 @@ def evaluate_command(reference: Path, candidate: Path, geometry_name: str, out_d
     from kiss_calo.geometry import load_geometry
 
     started = time.perf_counter()
-    try:
-        geometry = load_geometry(geometry_name)
-        config = EvaluationConfig(threshold_mev=threshold_mev, max_showers=max_showers, seed=seed,
-                                  classifier_memory_mb=classifier_memory_mb, check_units=not no_unit_check,
-                                  low_level_classifier=not no_low_level_classifier)
-        click.echo(f"Evaluating {candidate} against {reference} ({geometry.describe()})", err=True)
-        result = evaluate_calochallenge(reference, candidate, geometry, out_dir, config, progress=progress)
-    except KissError as error:
-        raise click.ClickException(error.message()) from None
+    geometry = load_geometry(geometry_name)
+    config = EvaluationConfig(threshold_mev=threshold_mev, max_showers=max_showers, seed=seed,
+                              classifier_memory_mb=classifier_memory_mb, check_units=not no_unit_check,
+                              low_level_classifier=not no_low_level_classifier)
+    click.echo(f"Evaluating {candidate} against {reference} ({geometry.describe()})", err=True)
+    result = evaluate_calochallenge(reference, candidate, geometry, out_dir, config, progress=progress)
 
     click.echo(f"{'metric':<36} {'candidate':>20} {'baseline':>20}")
     for row in result.evaluation.rows:
@@ -80,6 +78,7 @@ def evaluate_command(reference: Path, candidate: Path, geometry_name: str, out_d
               help="Where torch runs; auto picks CUDA when present.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run in --out.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+@report_user_errors
 def distill_command(teacher_run: Path, out: Path, epochs: int | None, seed: int, device: str, overwrite: bool,
                     progress: bool) -> None:
     """Distill the CaloClouds II diffusion model in TEACHER_RUN into a one-step consistency model.
@@ -91,11 +90,8 @@ def distill_command(teacher_run: Path, out: Path, epochs: int | None, seed: int,
     from kiss_core.registry import get_registry
 
     started = time.perf_counter()
-    try:
-        summary = distill_run(get_registry(), teacher_run, out, epochs=epochs, seed=seed, device=device,
-                              overwrite=overwrite, progress=progress)
-    except KissError as error:
-        raise click.ClickException(error.message()) from None
+    summary = distill_run(get_registry(), teacher_run, out, epochs=epochs, seed=seed, device=device,
+                          overwrite=overwrite, progress=progress)
     click.echo(f"Distilled {teacher_run} into {summary['run']} ({summary['epochs_done']} epochs) in "
                f"{time.perf_counter() - started:.1f} s; model {summary['run']}/checkpoints/model.pt.")
     click.echo(f"Sample it with: kiss generate {summary['run']} --events N --out FILE.h5")

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 import torch
 
+from kiss_core.cli import report_user_errors
 from kiss_core.errors import KissError
 
 __all__ = ["me"]
@@ -81,6 +82,7 @@ def me() -> None:
               help="Neural importance sampling, VEGAS, or both at the same number of calls.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="JSON file for the results.")
+@report_user_errors
 def integrate(n_gluons, sqrt_s_gev, pt_min_gev, max_rapidity, min_delta_r, alpha_s, seed, device, progress, calls,
               method, out) -> None:
     """Compute the partonic cross section in pb with its error and unweighting efficiency."""
@@ -140,6 +142,7 @@ def _load_surrogate(run: Path, n_gluons: int):
               help="Quantile of the weights used as the reduced maximum.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output file: .lhe (Les Houches events) or .h5/.hdf5.")
+@report_user_errors
 def unweight_command(n_gluons, sqrt_s_gev, pt_min_gev, max_rapidity, min_delta_r, alpha_s, seed, device, progress,
                      n_trials, surrogate_run, train_events, quantile, out) -> None:
     """Unweight events with two-stage (surrogate, then exact |M|^2) rejection and write them."""

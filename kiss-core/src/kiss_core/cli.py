@@ -21,17 +21,30 @@ from kiss_core.errors import KissError
 from kiss_core.registry import get_registry
 from kiss_core.specs import KINDS
 
-__all__ = ["main"]
+__all__ = ["main", "report_user_errors"]
 
 logger = logging.getLogger("kiss_core.cli")
 
 
 class _PluginCommandGroup(click.Group):
-    """A group that also offers the commands plugins register, importing one only when it runs."""
+    """A group that also offers the commands plugins register, importing one only when it runs.
+
+    It turns a :class:`KissError` raised by any command into one message and exit status 2,
+    and Ctrl-C into exit status 130.
+    """
 
     def list_commands(self, context: click.Context) -> list[str]:
         plugin_commands = [r.spec.name for r in get_registry().registrations if r.kind == "command"]
         return sorted(set(super().list_commands(context)) | set(plugin_commands))
+
+    def invoke(self, context: click.Context):
+        try:
+            return super().invoke(context)
+        except KissError as error:
+            _exit_with_message(context, error)
+        except KeyboardInterrupt:
+            click.echo("Interrupted. Files that were finished are kept; none is left half-written.", err=True)
+            context.exit(130)
 
     def get_command(self, context: click.Context, name: str) -> click.Command | None:
         command = super().get_command(context, name)
@@ -43,22 +56,26 @@ class _PluginCommandGroup(click.Group):
         return None
 
 
-def _run_reporting_errors(function):
-    """Turn user errors into one message and exit status 2; a traceback only with -v."""
+def _exit_with_message(context: click.Context, error: KissError) -> None:
+    if context.obj and context.obj.get("verbosity", 0) > 0:
+        logger.error("Details", exc_info=error)
+    click.echo(f"Error: {error.message()}", err=True)
+    context.exit(2)
+
+
+def report_user_errors(function):
+    """Print a :class:`KissError` as one message and exit with status 2; a traceback only with -v.
+
+    The ``kiss`` group already does this for every command, plugin commands included; the
+    decorator is for plugin commands and groups that also run on their own (in tests, say).
+    """
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
-        context = click.get_current_context()
         try:
             return function(*args, **kwargs)
         except KissError as error:
-            if context.obj and context.obj.get("verbosity", 0) > 0:
-                logger.exception("Details")
-            click.echo(f"Error: {error.message()}", err=True)
-            context.exit(2)
-        except KeyboardInterrupt:
-            click.echo("Interrupted. Files that were finished are kept; none is left half-written.", err=True)
-            context.exit(130)
+            _exit_with_message(click.get_current_context(), error)
 
     return wrapper
 
@@ -143,7 +160,6 @@ def main(context: click.Context, verbose: int, quiet: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON records instead of a table.")
 @click.option("--kind", type=click.Choice(KINDS), default=None, help="Only components of this kind.")
 @click.pass_context
-@_run_reporting_errors
 def list_plugins(context: click.Context, as_json: bool, kind: str | None) -> None:
     """List every registered component and every plugin that failed to load."""
     registry = get_registry()
@@ -193,7 +209,6 @@ def list_plugins(context: click.Context, as_json: bool, kind: str | None) -> Non
 )
 @_common_options
 @click.pass_context
-@_run_reporting_errors
 def simulate(context, dataset, events, out, seed, device, config_path, overwrite) -> None:
     """Produce reference events with a classical simulator (or read them) and write them to OUT."""
     from kiss_core import pipeline
@@ -220,7 +235,6 @@ def simulate(context, dataset, events, out, seed, device, config_path, overwrite
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @_common_options
 @click.pass_context
-@_run_reporting_errors
 def train(context, generator, data, dataset, out, epochs, resume, seed, device, config_path, overwrite) -> None:
     """Train GENERATOR on a data file; checkpoints go to OUT/checkpoints after every epoch.
 
@@ -288,7 +302,6 @@ def train(context, generator, data, dataset, out, epochs, resume, seed, device, 
 @click.option("--batch-size", type=int, default=1000, show_default=True, help="Events per model call.")
 @_common_options
 @click.pass_context
-@_run_reporting_errors
 def generate(
     context, run, events, out, conditions, solver, steps, batch_size, seed, device, config_path, overwrite
 ) -> None:
@@ -332,7 +345,6 @@ def generate(
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), required=True, help="Report folder.")
 @_common_options
 @click.pass_context
-@_run_reporting_errors
 def evaluate(context, reference, candidate, dataset, metrics, out, seed, device, config_path, overwrite) -> None:
     """Compare CANDIDATE with REFERENCE; every metric is shown beside its reference-vs-reference baseline."""
     from kiss_core import pipeline
@@ -365,7 +377,6 @@ def evaluate(context, reference, candidate, dataset, metrics, out, seed, device,
 )
 @_common_options
 @click.pass_context
-@_run_reporting_errors
 def demo(context, name, full, out, seed, device, config_path, overwrite) -> None:
     """Run simulate -> train -> generate -> evaluate for a domain (jets, calo, ...).
 
