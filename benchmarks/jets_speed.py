@@ -1,7 +1,7 @@
 """Jets per second: Pythia 8 + FastJet against the EPiC flow-matching generator, in one run.
 
 Usage:
-    python benchmarks/jets_speed.py [--run RUN_DIR] [--pythia-jets 300] [--threads N]
+    python benchmarks/jets_speed.py [--run RUN_DIR] [--pythia-jets 1500] [--threads N]
 
 With --run, the trained model of a `kiss train` or `kiss demo` run is timed (the network of a
 demo run lies in RUN_DIR/model); without it, an untrained network of the default EPiC config,
@@ -12,8 +12,10 @@ one core and on all cores.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import time
+from pathlib import Path
 
 import torch
 import xarray as xr
@@ -31,14 +33,15 @@ BATCH_SIZES = (1, 1000)
 def time_pythia(n_jets: int, workers: int) -> float:
     """Return jets per second of Pythia 8 + FastJet for top jets (the costliest class)."""
     start = time.perf_counter()
-    simulate_jets(n_jets, "t", seed=11, workers=workers)
+    # One chunk per worker, so that every worker has work even for a small number of jets.
+    simulate_jets(n_jets, "t", seed=11, workers=workers, chunk_size=math.ceil(n_jets / workers))
     return n_jets / (time.perf_counter() - start)
 
 
 def build_generator(run: str | None) -> EPiCFlowMatching:
     """Load a trained generator, or prepare an untrained one of the default config on simulated jets."""
     if run is not None:
-        generator, _ = load_generator(os.path.join(run, "checkpoints"), get_registry())
+        generator, _ = load_generator(Path(run) / "checkpoints", get_registry())
         return generator
     generator = EPiCFlowMatching()
     generator.prepare(simulate_jets(200, "g", seed=5, workers=1))
@@ -59,7 +62,7 @@ def time_generator(generator: EPiCFlowMatching, conditions: xr.Dataset, steps: i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", help="run directory with checkpoints/ (default: untrained default network)")
-    parser.add_argument("--pythia-jets", type=int, default=300, help="top jets simulated per timing")
+    parser.add_argument("--pythia-jets", type=int, default=1500, help="top jets simulated per timing")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
     arguments = parser.parse_args()
     torch.set_num_threads(arguments.threads)

@@ -297,7 +297,7 @@ def test_sample_rejects_invalid_conditions():
 
     renamed = conditions.copy(deep=True)
     renamed["jet_class"].attrs["classes"] = ["g", "q"]
-    with pytest.raises(KissError, match="Jet class names differ"):
+    with pytest.raises(KissError, match="Jet classes unknown to the model"):
         model.sample(renamed, sampler=sampler)
 
     with pytest.raises(KissError, match="Missing variable 'num_particles'"):
@@ -574,3 +574,16 @@ def test_load_extra_state_rejects_foreign_checkpoint():
     )
     with pytest.raises(KissError, match="does not match this configuration"):
         EPiCFlowMatching(other_config).load_extra_state(state)
+
+
+def test_sample_accepts_subset_of_training_classes():
+    model, _ = prepared_model()
+    conditions = model.conditions(make_toy_jets(40))
+    top_only = conditions.isel(event=np.flatnonzero(conditions["jet_class"].values == 1))
+    top_only["jet_class"] = ("event", np.zeros(top_only.sizes["event"], dtype=np.int64))
+    top_only["jet_class"].attrs["classes"] = ["t"]
+
+    samples = model.sample(top_only, sampler=make_sampler("euler", steps=1))
+
+    assert samples["jet_class"].attrs["classes"] == ["q", "t"]
+    assert set(samples["jet_class"].values.tolist()) == {1}

@@ -273,6 +273,7 @@ def load_generator(
     """
     from kiss_core.config import build_config
 
+    checkpoints = Path(checkpoints)
     record = read_json(checkpoints / CONFIG_FILE)
     name = record["generator"]
     generator_class = registry.load("generator", name)

@@ -754,8 +754,8 @@ class EPiCFlowMatching(Generator):
         jet_variables = _read_jet_variables(
             conditions, self.config.conditions, self.config.n_particles, "conditions"
         )
+        class_names = self._align_class_names(conditions, jet_variables)
         self._check_jet_class_codes(jet_variables, "conditions")
-        class_names = self._check_class_names(conditions)
 
         multiplicity = torch.as_tensor(jet_variables["num_particles"], dtype=torch.long)
         encoded = self._encode_conditions(jet_variables)
@@ -766,19 +766,30 @@ class EPiCFlowMatching(Generator):
             constituents, multiplicity, jet_variables, class_names, conditions, sampler, nfe
         )
 
-    def _check_class_names(self, conditions: xr.Dataset) -> tuple[str, ...] | None:
+    def _align_class_names(self, conditions: xr.Dataset, jet_variables: dict[str, np.ndarray]) -> tuple[str, ...] | None:
+        """Return the training class names, recoding ``jet_class`` of conditions that name a subset of them.
+
+        A file with only top jets stores code 0 for "t"; the model knows "t" under its training
+        code, so conditions are recoded by name before sampling.
+        """
         trained = self._require_preprocessing("sample").jet_classes
         if "jet_class" not in conditions.data_vars:
             return trained
         requested = _class_names(conditions["jet_class"])
-        if trained is not None and requested is not None and requested != trained:
+        if trained is None or requested is None or requested == trained:
+            return trained if trained is not None else requested
+        unknown = [name for name in requested if name not in trained]
+        if unknown:
             raise KissError(
-                "Jet class names differ from the training data",
+                "Jet classes unknown to the model",
                 where="conditions['jet_class'].attrs['classes']",
-                expected=str(list(trained)),
+                expected=f"a subset of the training classes {list(trained)}",
                 got=str(list(requested)),
             )
-        return trained if trained is not None else requested
+        if "jet_class" in jet_variables:
+            recode = np.array([trained.index(name) for name in requested])
+            jet_variables["jet_class"] = recode[np.asarray(jet_variables["jet_class"], dtype=int)]
+        return trained
 
     def _integrate(
         self,
@@ -852,7 +863,9 @@ class EPiCFlowMatching(Generator):
         )
         for name in _COPIED_JET_VARIABLES:
             if name in jet_variables:
-                samples[name] = ("event", conditions[name].values)
+                # jet_class comes from jet_variables, whose codes follow the training classes.
+                values = jet_variables[name] if name == "jet_class" else conditions[name].values
+                samples[name] = ("event", np.asarray(values, dtype=conditions[name].dtype))
                 samples[name].attrs = dict(conditions[name].attrs)
         if "jet_class" in samples.data_vars and class_names is not None:
             samples["jet_class"].attrs["classes"] = list(class_names)
