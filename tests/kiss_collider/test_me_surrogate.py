@@ -24,8 +24,8 @@ def four_gluon_data():
 @pytest.fixture(scope="module")
 def trained(four_gluon_data):
     training, _ = four_gluon_data
-    surrogate = MatrixElementSurrogate(MatrixElementSurrogate.Config(n_gluons=4, hidden_features=(64, 64)))
     torch.manual_seed(0)
+    surrogate = MatrixElementSurrogate(MatrixElementSurrogate.Config(n_gluons=4, hidden_features=(64, 64)))
     fit_surrogate(surrogate, surrogate.prepare(training), epochs=25, batch_size=128, seed=0)
     return surrogate
 
@@ -62,8 +62,9 @@ def test_surrogate_predicts_held_out_matrix_elements(trained, four_gluon_data):
     # Within 25 % of |M|^2 on average, against a target spread of about a factor e.
     assert np.sqrt((residual**2).mean()) < 0.25
     assert np.sqrt((residual**2).mean()) < 0.3 * target.std()
+    # The trainer calibrates sigma on its held-out events, so pulls on new events have unit width.
     pull = residual / sigma.numpy()
-    assert 0.5 < pull.std() < 2.0
+    assert 0.7 < pull.std() < 1.4
 
 
 def test_surrogate_sample_returns_named_dataset(trained, four_gluon_data):

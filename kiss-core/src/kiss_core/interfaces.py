@@ -118,6 +118,11 @@ class Generator(ABC):
     ) -> xr.Dataset:
         """Draw one event per entry of ``conditions`` and return them in the dataset's layout."""
 
+    # A generator may also define ``calibrate(tensors)``: the trainer then calls it once after
+    # the last epoch with the held-out validation tensors and the weights that are saved, and
+    # stores what it changes through :meth:`extra_state` (the matrix-element surrogate rescales
+    # its predicted uncertainty this way).
+
     def extra_state(self) -> dict[str, Any]:
         """Return preprocessing state to checkpoint beside the weights (tensors, numbers, lists)."""
         return {}

@@ -239,6 +239,8 @@ def train(
             stopped_early = True
             break
     bar.close()
+    if validation_tensors and hasattr(generator, "calibrate"):
+        _calibrate(generator, network, ema, validation_tensors, checkpoints, generator_name, device)
 
     seconds = previous_seconds + time.monotonic() - start
     logger.info(
@@ -352,6 +354,19 @@ def _validation_loss(generator, ema, network, tensors, config, seed, device) -> 
         network.load_state_dict(live_weights)
         torch.set_rng_state(rng_state)
     return total / count
+
+
+def _calibrate(generator, network, ema, tensors, checkpoints, name, device) -> None:
+    """Let the generator calibrate itself on held-out events with the weights it is saved with."""
+    live_weights = copy.deepcopy(network.state_dict())
+    averaged = ema.module.state_dict() if ema is not None else live_weights
+    network.load_state_dict(averaged)
+    network.eval()
+    try:
+        generator.calibrate({key: tensor.to(device) for key, tensor in tensors.items()})
+    finally:
+        network.load_state_dict(live_weights)
+    save_generator(generator, name, checkpoints, copy.deepcopy(averaged))
 
 
 def _format_entry(entry: dict[str, float]) -> str:

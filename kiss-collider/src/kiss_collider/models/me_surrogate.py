@@ -104,6 +104,7 @@ class MatrixElementSurrogate(Generator):
         self.feature_std = torch.ones(n_features)
         self.target_mean = 0.0
         self.target_std = 1.0
+        self.sigma_scale = 1.0
 
     @property
     def network(self) -> torch.nn.Module:
@@ -159,8 +160,24 @@ class MatrixElementSurrogate(Generator):
             features = ((features - self.feature_mean) / self.feature_std).to(parameter.device)
             output = self._network(features).double().cpu()
             means.append(output[:, 0] * self.target_std + self.target_mean)
-            sigmas.append(torch.exp(output[:, 1].clamp(min=_MIN_LOG_SIGMA)) * self.target_std)
+            sigmas.append(torch.exp(output[:, 1].clamp(min=_MIN_LOG_SIGMA)) * self.target_std * self.sigma_scale)
         return torch.cat(means), torch.cat(sigmas)
+
+    @torch.no_grad()
+    def calibrate(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Scale the predicted sigma so that the pulls of held-out events have unit width.
+
+        The Gaussian likelihood fits sigma more slowly than the mean, so after a short training
+        sigma overestimates the error by up to a factor of 2; the trainer calls this method
+        with its validation events before it saves the model.
+        """
+        parameter = next(self._network.parameters())
+        output = self._network(tensors["features"].to(parameter.device)).cpu()
+        sigma = torch.exp(output[:, 1].clamp(min=_MIN_LOG_SIGMA))
+        pulls = (tensors["target"] - output[:, 0]) / sigma
+        self.sigma_scale = float(pulls.std())
+        logger.info("Calibrated the surrogate's sigma on %d held-out events: scale %.3f", len(pulls),
+                    self.sigma_scale)
 
     def sample(self, conditions: xr.Dataset, *, sampler: Sampler | None = None, batch_size: int = 1000,
                generator: torch.Generator | None = None, progress: bool = False) -> xr.Dataset:
@@ -191,6 +208,7 @@ class MatrixElementSurrogate(Generator):
             "feature_std": self.feature_std.tolist(),
             "target_mean": self.target_mean,
             "target_std": self.target_std,
+            "sigma_scale": self.sigma_scale,
         }
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
@@ -207,6 +225,7 @@ class MatrixElementSurrogate(Generator):
         self.feature_std = torch.tensor(state["feature_std"], dtype=torch.float32)
         self.target_mean = float(state["target_mean"])
         self.target_std = float(state["target_std"])
+        self.sigma_scale = float(state.get("sigma_scale", 1.0))
 
     def config_dict(self) -> dict[str, Any]:
         """Return the config with tuples as lists (JSON)."""
