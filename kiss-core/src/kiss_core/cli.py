@@ -213,6 +213,8 @@ def simulate(context, dataset, events, out, seed, device, config_path, overwrite
     """Produce reference events with a classical simulator (or read them) and write them to OUT."""
     from kiss_core import pipeline
 
+    if device == "cuda":
+        pipeline.resolve_device(device)
     summary = pipeline.simulate(
         get_registry(),
         dataset,
@@ -349,6 +351,8 @@ def evaluate(context, reference, candidate, dataset, metrics, out, seed, device,
     """Compare CANDIDATE with REFERENCE; every metric is shown beside its reference-vs-reference baseline."""
     from kiss_core import pipeline
 
+    if device == "cuda":
+        pipeline.resolve_device(device)
     _prepare_report_folder(out, overwrite)
     summary = pipeline.evaluate_files(
         get_registry(),

@@ -205,8 +205,11 @@ def generate(
         raise KissError("Invalid number of events", where="--events", expected="at least 1", got=str(n_events))
     _reject_existing_output(out, overwrite)
     record = RunDirectory(run_path).read()
-    if record.get("status") != "finished" and not (Path(run_path) / "checkpoints" / "model.pt").exists():
-        raise KissError("Run has no trained model yet", where=str(run_path), hint="finish 'kiss train' first")
+    if record.get("status") != "finished":
+        if not (Path(run_path) / "checkpoints" / "model.pt").exists():
+            raise KissError("Run has no trained model yet", where=str(run_path), hint="finish 'kiss train' first")
+        logger.warning("Run %s is %s; sampling from the model of its last finished epoch", run_path,
+                       record.get("status", "unfinished"))
     torch_device = resolve_device(device)
     generator, name = load_generator(Path(run_path) / "checkpoints", registry, device=torch_device)
     dataset = make_dataset(registry, record["dataset"], record.get("dataset_options"))
