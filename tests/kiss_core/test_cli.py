@@ -192,3 +192,22 @@ def test_config_rejects_unknown_table(trained, tmp_path):
     assert result.exit_code == 2
     assert "trainer" in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_failed_evaluation_keeps_previous_report(trained):
+    report = trained / "report"
+    assert (report / "metrics.json").is_file(), "runs after test_generate_and_evaluate_write_report"
+    before = (report / "metrics.json").read_text()
+    result = _kiss("evaluate", trained / "reference.h5", trained / "missing.h5", "--dataset", "gaussian",
+                   "--out", report, "--overwrite")
+    assert result.exit_code == 2
+    assert (report / "metrics.json").read_text() == before
+
+
+def test_generate_on_demo_folder_points_to_model_run(tmp_path):
+    demo = tmp_path / "demo"
+    demo.mkdir()
+    (demo / "run.json").write_text('{"command": "demo", "status": "finished"}')
+    result = _kiss("generate", demo, "--events", 5, "--out", tmp_path / "x.h5")
+    assert result.exit_code == 2
+    assert str(demo / "model") in result.output

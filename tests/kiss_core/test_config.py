@@ -46,3 +46,15 @@ def test_read_toml_reports_syntax_error(tmp_path):
     with pytest.raises(KissError) as error:
         read_toml(path)
     assert str(path) in str(error.value)
+
+
+@dataclass(frozen=True)
+class Window:
+    window_gev: tuple[float, float] = (1.0, 2.0)
+
+
+def test_build_config_checks_fixed_length_tuples():
+    assert build_config(Window, {"window_gev": [3, 4]}, where="test").window_gev == (3.0, 4.0)
+    with pytest.raises(KissError) as error:
+        build_config(Window, {"window_gev": [1, 2, 3]}, where="test")
+    assert "a list of 2 values" in str(error.value)

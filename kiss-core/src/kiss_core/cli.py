@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import shutil
 import sys
 import time
@@ -83,7 +84,7 @@ def report_user_errors(function):
 def _common_options(function):
     """Add --seed, --device, --config and --overwrite."""
     options = [
-        click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random step."),
+        click.option("--seed", type=int, default=None, help="Seed of every random step (default 0)."),
         click.option(
             "--device",
             type=click.Choice(["auto", "cpu", "cuda"]),
@@ -221,7 +222,7 @@ def simulate(context, dataset, events, out, seed, device, config_path, overwrite
         events,
         out,
         options=_config_section(config_path, "dataset"),
-        seed=seed,
+        seed=seed or 0,
         overwrite=overwrite,
         progress=_progress(context),
     )
@@ -245,7 +246,8 @@ def train(context, generator, data, dataset, out, epochs, resume, seed, device, 
     """
     from kiss_core import pipeline
 
-    given = {"GENERATOR": generator, "--data": data, "--dataset": dataset, "--config": config_path, "--epochs": epochs}
+    given = {"GENERATOR": generator, "--data": data, "--dataset": dataset, "--config": config_path,
+             "--epochs": epochs, "--seed": seed, "--overwrite": overwrite or None}
     conflicting = [name for name, value in given.items() if value is not None]
     if resume and conflicting:
         raise KissError(
@@ -273,7 +275,7 @@ def train(context, generator, data, dataset, out, epochs, resume, seed, device, 
         generator_options=_config_section(config_path, "generator"),
         dataset_options=_config_section(config_path, "dataset"),
         train_options=train_options,
-        seed=seed,
+        seed=seed or 0,
         device=device,
         resume=resume,
         overwrite=overwrite,
@@ -301,7 +303,8 @@ def train(context, generator, data, dataset, out, epochs, resume, seed, device, 
 )
 @click.option("--solver", default="", help="Sampler name (default: the generator's own).")
 @click.option("--steps", type=int, default=None, help="Steps of a fixed-step solver.")
-@click.option("--batch-size", type=int, default=1000, show_default=True, help="Events per model call.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Events per model call.")
 @_common_options
 @click.pass_context
 def generate(
@@ -324,7 +327,7 @@ def generate(
         sampler=solver,
         sampler_options=sampler_options,
         batch_size=batch_size,
-        seed=seed,
+        seed=seed or 0,
         device=device,
         overwrite=overwrite,
         progress=_progress(context),
@@ -353,20 +356,30 @@ def evaluate(context, reference, candidate, dataset, metrics, out, seed, device,
 
     if device == "cuda":
         pipeline.resolve_device(device)
-    _prepare_report_folder(out, overwrite)
-    summary = pipeline.evaluate_files(
-        get_registry(),
-        dataset,
-        reference,
-        candidate,
-        out,
-        metrics=metrics,
-        dataset_options=_config_section(config_path, "dataset"),
-        seed=seed,
-        progress=_progress(context),
-    )
+    _check_report_folder(out, overwrite)
+    # The report is written beside the output folder and moved into place only when it is
+    # complete, so a failing evaluation leaves a previous report untouched.
+    partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        summary = pipeline.evaluate_files(
+            get_registry(),
+            dataset,
+            reference,
+            candidate,
+            partial,
+            metrics=metrics,
+            dataset_options=_config_section(config_path, "dataset"),
+            seed=seed or 0,
+            progress=_progress(context),
+        )
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    shutil.rmtree(out, ignore_errors=True)
+    partial.rename(out)
     _print_metrics(summary["metrics"])
-    _summarise({"report": summary["report"]})
+    _summarise({"report": str(out / "index.html")})
 
 
 @main.command()
@@ -399,7 +412,7 @@ def demo(context, name, full, out, seed, device, config_path, overwrite) -> None
         out,
         full=full,
         overrides=overrides,
-        seed=seed,
+        seed=seed or 0,
         device=device,
         overwrite=overwrite,
         progress=_progress(context),
@@ -418,19 +431,21 @@ def demo(context, name, full, out, seed, device, config_path, overwrite) -> None
         click.echo(f"\nExpected quality: {summary['expected_quality']}")
 
 
-def _prepare_report_folder(out: Path, overwrite: bool) -> None:
-    """Empty a previous report in ``out`` with ``overwrite``; refuse any other non-empty folder."""
+def _check_report_folder(out: Path, overwrite: bool) -> None:
+    """Raise unless ``out`` is new, empty, or a previous report that ``overwrite`` may replace."""
     if not out.exists() or not any(out.iterdir()):
         return
     is_report = (out / "metrics.json").is_file()
+    resolved = out.resolve()
+    if resolved == Path.cwd().resolve() or resolved in Path.cwd().resolve().parents:
+        is_report = False  # never replace the working directory or one of its parents
     if not (overwrite and is_report):
         raise KissError(
             "Output folder is not empty",
             where=str(out),
             expected="a new or empty folder" + (", or --overwrite to replace this report" if is_report else ""),
-            got="a previous report" if is_report else "files that are not a KISS report",
+            got="a previous report" if is_report else "files that are not a KISS report (or the working folder)",
         )
-    shutil.rmtree(out)
 
 
 def _print_metrics(metrics: dict[str, Any]) -> None:

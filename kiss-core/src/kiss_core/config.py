@@ -76,8 +76,13 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
         if not isinstance(value, (list, tuple)):
             raise KissError("Invalid option value", where=where, expected="a list", got=repr(value))
         arguments = typing.get_args(hint)
-        item_hint = arguments[0] if arguments else Any
-        return tuple(_convert(item, item_hint, where) for item in value)
+        if not arguments or arguments[-1] is Ellipsis:
+            item_hint = arguments[0] if arguments else Any
+            return tuple(_convert(item, item_hint, where) for item in value)
+        if len(value) != len(arguments):
+            raise KissError("Invalid option value", where=where, expected=f"a list of {len(arguments)} values",
+                            got=repr(value))
+        return tuple(_convert(item, item_hint, where) for item, item_hint in zip(value, arguments, strict=True))
     if hint is Any:
         return value
     if hint is float and isinstance(value, int) and not isinstance(value, bool):

@@ -15,7 +15,6 @@ def gaussian_demo() -> DemoRecipe:
         train_events=4000,
         reference_events=4000,
         train_options={"epochs": 20, "batch_size": 256, "learning_rate": 3e-3},
-        metrics=("core.w1", "core.fpd", "core.kpd", "core.classifier_auc"),
         full={
             "train_events": 50_000,
             "reference_events": 50_000,

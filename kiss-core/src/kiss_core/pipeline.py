@@ -41,7 +41,8 @@ class DemoRecipe:
             :func:`evaluate_files` (without ``dataset_name``, ``metrics`` and ``dataset_options``)
             for domains whose evaluation protocol is more than a list of metrics; empty uses
             :func:`evaluate_files`.
-        full: Overrides of the fields above for ``--full`` (same keys).
+        full: Overrides for ``--full`` of train_events, reference_events, dataset_options,
+            generator_options, train_options, sampler and sampler_options.
         expected_quality: What a user should expect from the quick default, shown at the end.
     """
 
@@ -126,7 +127,7 @@ def train_run(
 
     run = RunDirectory(run_path)
     if resume:
-        record = run.read()
+        record = _read_run(run_path, "kiss train --resume")
         generator_name, dataset_name = record["generator"], record["dataset"]
         data = Path(record["data"])
         generator_options, dataset_options = record["generator_options"], record["dataset_options"]
@@ -138,6 +139,8 @@ def train_run(
     train_config = build_config(TrainConfig, train_options, where="[train]")
     dataset = make_dataset(registry, dataset_name, dataset_options)
     torch_device = resolve_device(device)
+    if not resume:
+        run.check_output(overwrite, keep=Path(data))
     samples = dataset.read(data)
     # Generators build their network in prepare(), so the seed must be set before it for the
     # initial weights, and with them the whole training, to be reproducible.
@@ -172,9 +175,12 @@ def train_run(
             resume=resume,
             progress=progress,
         )
-    except BaseException:
+    except KeyboardInterrupt:
         run.update(status="interrupted")
         logger.warning("Training stopped; continue it with: kiss train --resume --out %s", run.path)
+        raise
+    except Exception as error:
+        run.update(status="failed", error=f"{type(error).__name__}: {error}")
         raise
     run.finish(training={k: v for k, v in summary.items() if k != "history"}, history=summary["history"])
     return {"run": str(run.path), **{k: v for k, v in summary.items() if k != "history"}}
@@ -198,13 +204,12 @@ def generate(
     """Sample ``n_events`` from a trained run, conditioned on events of a reference file."""
     import torch
 
-    from kiss_core.sampling import make_sampler
     from kiss_core.training import load_generator
 
     if n_events < 1:
         raise KissError("Invalid number of events", where="--events", expected="at least 1", got=str(n_events))
     _reject_existing_output(out, overwrite)
-    record = RunDirectory(run_path).read()
+    record = _read_run(run_path, "kiss generate")
     if record.get("status") != "finished":
         if not (Path(run_path) / "checkpoints" / "model.pt").exists():
             raise KissError("Run has no trained model yet", where=str(run_path), hint="finish 'kiss train' first")
@@ -213,7 +218,7 @@ def generate(
     torch_device = resolve_device(device)
     generator, name = load_generator(Path(run_path) / "checkpoints", registry, device=torch_device)
     dataset = make_dataset(registry, record["dataset"], record.get("dataset_options"))
-    chosen_sampler = make_sampler(sampler, **(sampler_options or {})) if sampler else None
+    chosen_sampler = _make_sampler(registry, sampler, sampler_options or {}) if sampler else None
 
     source = Path(conditions) if conditions is not None else Path(record["data"])
     condition_pool = generator.conditions(dataset.read(source))
@@ -318,6 +323,10 @@ def run_demo(
         "sampler": recipe.sampler,
         "sampler_options": recipe.sampler_options,
     }
+    unknown = sorted(set(recipe.full) - set(settings))
+    if unknown:
+        raise KissError(f"Demo '{demo_name}' has invalid --full settings", got=", ".join(unknown),
+                        expected="keys among " + ", ".join(settings))
     if full:
         settings.update(recipe.full)
     for section, key in (
@@ -338,7 +347,14 @@ def run_demo(
     def timed(step: str, function, *args, **kwargs):
         logger.info("Step %s", step)
         start = time.monotonic()
-        result = function(*args, **kwargs)
+        try:
+            result = function(*args, **kwargs)
+        except KeyboardInterrupt:
+            RunDirectory(run_path).update(status="interrupted", stopped_in=step)
+            raise
+        except Exception as error:
+            RunDirectory(run_path).update(status="failed", stopped_in=step, error=f"{type(error).__name__}: {error}")
+            raise
         timings[step] = time.monotonic() - start
         return result
 
@@ -427,6 +443,27 @@ def run_demo(
         "expected_quality": recipe.expected_quality,
         "events_per_second": generation["events_per_second"],
     }
+
+
+def _make_sampler(registry: Registry, name: str, options: dict[str, Any]):
+    """Build a sampler by registered name ("midpoint" or "core.midpoint") with its options."""
+    from kiss_core.sampling import make_sampler
+
+    registration = registry.get("sampler", name)
+    if registration.plugin == "core":
+        return make_sampler(registration.spec.name, **options)  # validates the options by name
+    return registration.load()(**options)
+
+
+def _read_run(run_path: Path, command: str) -> dict[str, Any]:
+    """Return the record of a run made by ``kiss train``; a demo folder points to its model run."""
+    record = RunDirectory(run_path).read()
+    if record.get("command") != "train":
+        hint = f"use {Path(run_path) / 'model'}, the training run inside the demo" if record.get("command") == "demo" else None
+        raise KissError(f"Not a training run; '{command}' needs one", where=str(run_path),
+                        expected="a run directory written by 'kiss train'", got=f"a '{record.get('command')}' run",
+                        hint=hint)
+    return record
 
 
 def _reject_existing_output(path: Path, overwrite: bool) -> None:

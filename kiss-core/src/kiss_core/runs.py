@@ -25,7 +25,8 @@ class RunDirectory:
     """A folder that contains one run and its record.
 
     ``run.json`` stores the resolved config, seed, package versions, command line and the
-    status ("running" until the work finishes, then "finished").
+    status: "running" until the work ends, then "finished", "interrupted" (Ctrl-C; resumable)
+    or "failed" (with the error).
 
     Arguments:
         path: The folder.
@@ -41,10 +42,6 @@ class RunDirectory:
     @property
     def checkpoints(self) -> Path:
         return self.path / "checkpoints"
-
-    @property
-    def report(self) -> Path:
-        return self.path / "report"
 
     def exists(self) -> bool:
         return self.record_path.is_file()
@@ -76,7 +73,7 @@ class RunDirectory:
             return previous
 
         if self.path.exists() and any(self.path.iterdir()):
-            self._check_replaceable(overwrite, resumable)
+            self.check_output(overwrite, resumable=resumable)
             logger.info("Removing the previous run in %s (--overwrite)", self.path)
             shutil.rmtree(self.path)
 
@@ -92,12 +89,19 @@ class RunDirectory:
         write_json(self.record_path, full_record)
         return full_record
 
-    def _check_replaceable(self, overwrite: bool, resumable: bool) -> None:
-        """Raise unless ``overwrite`` is set and the folder is a run that may be deleted.
+    def check_output(self, overwrite: bool, *, resumable: bool = True, keep: Path | None = None) -> None:
+        """Raise unless the folder is new, empty, or a run that ``overwrite`` may delete.
 
-        Only folders with a ``run.json`` are ever deleted, and never the working directory or
-        one of its parents, so a mistyped ``--out`` cannot remove a user's files.
+        Only folders with a ``run.json`` are ever deleted, never the working directory or one
+        of its parents, and never a folder that contains ``keep`` (the training data), so a
+        mistyped ``--out`` cannot remove a user's files. Call it before long work starts.
         """
+        if not self.path.exists() or not any(self.path.iterdir()):
+            return
+        resolved = self.path.resolve()
+        if keep is not None and resolved in Path(keep).resolve().parents:
+            raise KissError("Output folder contains the input data", where=str(self.path), got=str(keep),
+                            hint="write the run to another --out")
         state = self.read().get("status", "unknown") if self.exists() else None
         hint = "choose another --out or an empty folder"
         if state is not None:
@@ -111,7 +115,6 @@ class RunDirectory:
                 got=f"a KISS run (status: {state})" if state else "files that are not a KISS run",
                 hint=hint,
             )
-        resolved = self.path.resolve()
         if resolved == Path.cwd().resolve() or resolved in Path.cwd().resolve().parents:
             raise KissError(
                 "Refusing to delete the working directory or one of its parents",

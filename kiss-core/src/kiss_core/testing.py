@@ -61,7 +61,10 @@ def check_registration(registration: Registration) -> list[str]:
             problems.append(f"{label}: factory is {type(factory).__name__}, expected a click.Command")
         return problems
     if registration.kind == "demo":
-        recipe = factory()
+        try:
+            recipe = factory()
+        except Exception as error:  # the contract is that a recipe builds without arguments
+            return [*problems, f"{label}: factory failed: {type(error).__name__}: {error}"]
         if not isinstance(recipe, base):
             problems.append(f"{label}: factory returned {type(recipe).__name__}, expected DemoRecipe")
         return problems
@@ -103,8 +106,9 @@ def check_plugin(plugin: str, registry: Registry | None = None) -> list[str]:
     problems = list(failures)
     for registration in registrations:
         problems += check_registration(registration)
-    demo_names = [r for r in registrations if r.kind == "demo"]
-    for registration in demo_names:
+    for registration in registrations:
+        if registration.kind != "demo" or check_registration(registration):
+            continue
         recipe = registration.load()()
         for kind, name in (
             ("dataset", recipe.dataset),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +11,6 @@ import numpy as np
 import torch
 import xarray as xr
 from torch import nn
-from tqdm.auto import tqdm
 
 from kiss_core.errors import KissError
 from kiss_core.interfaces import Generator, Sampler
@@ -27,7 +27,7 @@ class _VelocityNetwork(nn.Module):
         super().__init__()
         sizes = [dimension + 1] + [hidden] * layers
         blocks: list[nn.Module] = []
-        for size_in, size_out in zip(sizes[:-1], sizes[1:]):
+        for size_in, size_out in zip(sizes[:-1], sizes[1:], strict=True):
             blocks += [nn.Linear(size_in, size_out), nn.SiLU()]
         blocks.append(nn.Linear(sizes[-1], dimension))
         self.net = nn.Sequential(*blocks)
@@ -72,6 +72,7 @@ class TabularFlowMatching(Generator):
 
     def __init__(self, config: Config | None = None) -> None:
         super().__init__(config)
+        self._default_sampler()  # rejects an unknown solver before any training
         self._network: _VelocityNetwork | None = None
         self._mean: torch.Tensor | None = None
         self._scale: torch.Tensor | None = None
@@ -116,32 +117,29 @@ class TabularFlowMatching(Generator):
         generator: torch.Generator | None = None,
         progress: bool = False,
     ) -> xr.Dataset:
-        from kiss_core.sampling import make_sampler
+        from kiss_core.sampling import require_parametrisation, sample_in_batches
 
-        sampler = sampler or make_sampler(self.config.solver, steps=self.config.steps)
-        if sampler.parametrisation != "velocity":
-            raise KissError(
-                "Incompatible sampler",
-                where=type(sampler).__name__,
-                expected="a velocity sampler (euler, midpoint, rk4, dopri5, euler_maruyama)",
-                got=f"a {sampler.parametrisation} sampler",
-            )
+        sampler = sampler or self._default_sampler()
+        require_parametrisation(sampler, "velocity")
         network = self.network.eval()
         device = next(network.parameters()).device
-        n_events = conditions.sizes["event"]
-        chunks, nfe = [], 0
-        for start in tqdm(range(0, n_events, batch_size), desc="sampling", disable=not progress):
-            size = min(batch_size, n_events - start)
-            noise = torch.randn(size, self._mean.numel(), generator=generator, device=device)
-            result = sampler.sample(network, noise)
-            chunks.append(result.samples.cpu() * self._scale + self._mean)
-            nfe = result.nfe
-        values = torch.cat(chunks).numpy()
+        # All noise is drawn up front, so the samples do not depend on the batch size.
+        noise = torch.randn(conditions.sizes["event"], self._mean.numel(), generator=generator, device=device)
+        result = sample_in_batches(sampler, network, noise, batch_size, generator=generator, progress=progress)
+        values = (result.samples.cpu() * self._scale + self._mean).numpy()
         samples = xr.Dataset({self.config.variable: (("event", "feature"), values)}, coords={"feature": self._features})
         samples.attrs["provenance"] = json.dumps(
-            {"generator": MODEL_NAME, "sampler": type(sampler).__name__, "nfe": nfe}
+            {"generator": MODEL_NAME, "sampler": type(sampler).__name__, "nfe": result.nfe}
         )
         return samples
+
+    def _default_sampler(self) -> Sampler:
+        from kiss_core.sampling import SAMPLERS, make_sampler
+
+        if self.config.solver not in SAMPLERS:
+            return make_sampler(self.config.solver)  # raises, listing the known samplers
+        accepts_steps = "steps" in inspect.signature(SAMPLERS[self.config.solver]).parameters
+        return make_sampler(self.config.solver, **({"steps": self.config.steps} if accepts_steps else {}))
 
     def extra_state(self) -> dict[str, Any]:
         return {"model": MODEL_NAME, "mean": self._mean, "scale": self._scale, "features": self._features}
