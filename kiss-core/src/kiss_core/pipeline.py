@@ -456,13 +456,17 @@ def _make_sampler(registry: Registry, name: str, options: dict[str, Any]):
 
 
 def _read_run(run_path: Path, command: str) -> dict[str, Any]:
-    """Return the record of a run made by ``kiss train``; a demo folder points to its model run."""
+    """Return the record of a run that trained a model; a demo folder points to its model run."""
     record = RunDirectory(run_path).read()
-    if record.get("command") != "train":
-        hint = f"use {Path(run_path) / 'model'}, the training run inside the demo" if record.get("command") == "demo" else None
-        raise KissError(f"Not a training run; '{command}' needs one", where=str(run_path),
-                        expected="a run directory written by 'kiss train'", got=f"a '{record.get('command')}' run",
-                        hint=hint)
+    if not {"generator", "dataset", "data"} <= set(record):
+        demo_hint = f"use {Path(run_path) / 'model'}, the training run inside the demo"
+        raise KissError(
+            f"Not a training run; '{command}' needs one",
+            where=str(run_path),
+            expected="a run directory written by 'kiss train' (or a command that trains, such as calo-distill)",
+            got=f"a '{record.get('command')}' run",
+            hint=demo_hint if record.get("command") == "demo" else None,
+        )
     return record
 
 
