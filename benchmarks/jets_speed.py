@@ -3,9 +3,9 @@
 Usage:
     python benchmarks/jets_speed.py [--run RUN_DIR] [--pythia-jets 1500] [--threads N]
 
-With --run, the trained model of a `kiss train` or `kiss demo` run is timed (the network of a
-demo run lies in RUN_DIR/model); without it, an untrained network of the default EPiC config,
-which costs the same per call. Prints jets per second of each and the speed-up over Pythia on
+With --run, the trained model of a `kiss train` run is timed; for a demo run, pass
+RUN_DIR/model. Without --run, an untrained network of the default EPiC config is timed, which
+costs the same per call. Prints jets per second of each and the speed-up over Pythia on
 one core and on all cores.
 """
 

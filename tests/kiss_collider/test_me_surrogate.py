@@ -106,6 +106,7 @@ def test_unweight_rejects_surrogate_of_other_process(four_gluon_data, tmp_path):
     training, _ = four_gluon_data
     surrogate = MatrixElementSurrogate(MatrixElementSurrogate.Config(n_gluons=4))
     fit_surrogate(surrogate, surrogate.prepare(training), epochs=1, seed=0, checkpoints=tmp_path / "checkpoints")
+    (tmp_path / "run.json").write_text('{"command": "train", "status": "finished"}')
     with pytest.raises(KissError, match="another process"):
         _load_surrogate(tmp_path, n_gluons=5)
 

@@ -102,7 +102,7 @@ def test_resume_without_checkpoint_starts_over(samples, tmp_path):
 
 def test_ema_warm_up_follows_short_training(samples, tmp_path):
     # With a fixed decay of 0.999 the average of about 20 steps would still be 98 % initial
-    # weights; with the warm-up the saved weights lie closer to the trained than to the initial ones.
+    # weights. With the warm-up, the saved weights lie closer to the trained than to the initial ones.
     torch.manual_seed(7)
     untrained = TabularFlowMatching(TabularFlowMatching.Config(hidden=16, layers=2))
     untrained.prepare(samples)

@@ -115,7 +115,7 @@ def _check_resume(out: Path, config: SuiteConfig) -> None:
         if stored != expected_config:
             changed = sorted(key for key in expected_config if stored.get(key) != expected_config[key])
             raise KissError(
-                "Output folder holds a different suite",
+                "Output folder contains a different suite",
                 where=str(out),
                 expected="the same targets, samplers, metrics, repetitions, points and seed to resume",
                 got="different " + ", ".join(changed),
@@ -147,7 +147,7 @@ def run_suite(config: SuiteConfig, out: Path, *, device: str = "cpu", progress: 
 
     Arguments:
         config: The suite.
-        out: Output folder; it holds suite.json and raw.jsonl.
+        out: Output folder; it contains suite.json and raw.jsonl.
         device: Torch device for sampling and metrics ("cpu", "cuda").
         progress: Whether to show a progress bar over comparisons.
 

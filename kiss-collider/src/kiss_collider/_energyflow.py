@@ -3,7 +3,7 @@
 energyflow 1.4 imports ``wasserstein`` at start-up for its EMD module. With NumPy 2, pip
 resolves ``wasserstein`` to 1.0.1, whose compiled extension was built against NumPy 1 and fails
 to import, and 1.1.0 declares ``numpy<2``. KISS uses energyflow only for energy-flow
-polynomials, which never touch ``wasserstein``, so a placeholder module stands in for it when
+polynomials, which never touch ``wasserstein``, so a placeholder module replaces it when
 the real one cannot be imported; any use of the EMD functions then raises ImportError.
 """
 

@@ -118,8 +118,10 @@ def _load_surrogate(run: Path, n_gluons: int):
     """Load the surrogate of a 'kiss train me_surrogate' run and check it was trained for this process."""
     from kiss_collider.models.me_surrogate import MODEL_NAME
     from kiss_core.registry import get_registry
+    from kiss_core.runs import RunDirectory
     from kiss_core.training import load_generator
 
+    RunDirectory(run).read()  # a clear error for a folder that is not a run
     surrogate, name = load_generator(run / "checkpoints", get_registry())
     if name != MODEL_NAME:
         raise KissError("Run does not hold a matrix-element surrogate", where=str(run), expected=MODEL_NAME, got=name)

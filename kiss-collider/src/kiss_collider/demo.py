@@ -13,8 +13,8 @@ def jets_demo() -> DemoRecipe:
     """Return the recipe of ``kiss demo jets``.
 
     The default simulates 24 000 training and 8 000 reference jets of three classes (gluon,
-    light quark, top) and trains 100 epochs, capped at 7 minutes of training; the whole demo
-    takes about 8 minutes on 2 idle CPU cores (see docs/benchmarks.md). ``--full`` simulates 100 000 training and 30 000
+    light quark, top) and trains 100 epochs, capped at 7 minutes of training. The whole demo
+    took 7.2 minutes on 2 idle CPU cores (see docs/benchmarks.md). ``--full`` simulates 100 000 training and 30 000
     reference jets and trains a wider network for 150 epochs without a time limit, about an
     hour and a half on 2 CPU cores; the training part takes minutes on a GPU.
     """

@@ -67,7 +67,7 @@ def _exit_with_message(context: click.Context, error: KissError) -> None:
 def report_user_errors(function):
     """Print a :class:`KissError` as one message and exit with status 2; a traceback only with -v.
 
-    The ``kiss`` group already does this for every command, plugin commands included; the
+    The ``kiss`` group already does this for every command, plugin commands included. The
     decorator is for plugin commands and groups that also run on their own (in tests, say).
     """
 
@@ -433,12 +433,11 @@ def demo(context, name, full, out, seed, device, config_path, overwrite) -> None
 
 def _check_report_folder(out: Path, overwrite: bool) -> None:
     """Raise unless ``out`` is new, empty, or a previous report that ``overwrite`` may replace."""
+    from kiss_core.runs import contains_working_directory
+
     if not out.exists() or not any(out.iterdir()):
         return
-    is_report = (out / "metrics.json").is_file()
-    resolved = out.resolve()
-    if resolved == Path.cwd().resolve() or resolved in Path.cwd().resolve().parents:
-        is_report = False  # never replace the working directory or one of its parents
+    is_report = (out / "metrics.json").is_file() and not contains_working_directory(out)
     if not (overwrite and is_report):
         raise KissError(
             "Output folder is not empty",

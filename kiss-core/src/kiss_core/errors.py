@@ -1,4 +1,4 @@
-"""Errors a user can cause and fix, with messages that say what, where, expected and got."""
+"""Errors a user can cause and fix, with messages that give what, where, expected and got."""
 
 from __future__ import annotations
 

@@ -89,7 +89,7 @@ class Generator(ABC):
     @property
     @abstractmethod
     def network(self) -> torch.nn.Module:
-        """The module whose parameters are trained and averaged (EMA)."""
+        """Module whose parameters are trained and averaged (EMA)."""
 
     @abstractmethod
     def prepare(self, data: xr.Dataset) -> dict[str, torch.Tensor]:
@@ -118,10 +118,10 @@ class Generator(ABC):
     ) -> xr.Dataset:
         """Draw one event per entry of ``conditions`` and return them in the dataset's layout."""
 
-    # A generator may also define ``calibrate(tensors)``: the trainer then calls it once after
-    # the last epoch with the held-out validation tensors and the weights that are saved, and
-    # stores what it changes through :meth:`extra_state` (the matrix-element surrogate rescales
-    # its predicted uncertainty this way).
+    # A generator may also define ``calibrate(tensors)``. The trainer then calls it once after
+    # the last epoch, with the held-out validation tensors and the weights that are saved, and
+    # stores what it changes through :meth:`extra_state`. The matrix-element surrogate rescales
+    # its predicted uncertainty this way.
 
     def extra_state(self) -> dict[str, Any]:
         """Return preprocessing state to checkpoint beside the weights (tensors, numbers, lists)."""
@@ -155,7 +155,7 @@ class Sampler(ABC):
     samplers) for the current state ``x`` at time or noise level ``t``.
     """
 
-    #: What ``field`` returns: "velocity" (dx/dt, noise at t = 0, data at t = 1) or
+    #: Quantity that ``field`` returns: "velocity" (dx/dt, noise at t = 0, data at t = 1) or
     #: "denoiser" (the clean-data estimate D(x; sigma)).
     parametrisation: ClassVar[str]
 
@@ -209,7 +209,7 @@ class Metric(ABC):
 
 
 class Geometry(ABC):
-    """How a detector is segmented into cells and where each cell lies."""
+    """Segmentation of a detector into cells, with the position of each cell."""
 
     @property
     @abstractmethod

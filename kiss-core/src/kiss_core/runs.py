@@ -14,7 +14,7 @@ from typing import Any
 from kiss_core.errors import KissError
 from kiss_core.io.files import read_json, write_json
 
-__all__ = ["RunDirectory", "package_versions"]
+__all__ = ["RunDirectory", "contains_working_directory", "package_versions"]
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class RunDirectory:
                 got=f"a KISS run (status: {state})" if state else "files that are not a KISS run",
                 hint=hint,
             )
-        if resolved == Path.cwd().resolve() or resolved in Path.cwd().resolve().parents:
+        if contains_working_directory(self.path):
             raise KissError(
                 "Refusing to delete the working directory or one of its parents",
                 where=str(self.path),
@@ -132,6 +132,13 @@ class RunDirectory:
     def finish(self, **fields: Any) -> dict[str, Any]:
         """Mark the run finished, adding any result fields."""
         return self.update(status="finished", finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"), **fields)
+
+
+def contains_working_directory(path: Path) -> bool:
+    """Return whether ``path`` is the working directory or one of its parents, which are never deleted."""
+    resolved = Path(path).resolve()
+    working = Path.cwd().resolve()
+    return resolved == working or resolved in working.parents
 
 
 def package_versions() -> dict[str, str]:

@@ -39,9 +39,9 @@ def _expected_base(kind: str) -> type | None:
 def check_registration(registration: Registration) -> list[str]:
     """Return the contract violations of one registration (empty when it complies).
 
-    Checks: the summary is one non-empty line; the factory imports; classes derive from the
-    interface of their kind and build with their default config (a frozen dataclass); commands
-    are click commands; demos return a :class:`~kiss_core.pipeline.DemoRecipe` whose component
+    It checks that the summary is one non-empty line and that the factory imports. Classes must
+    derive from the interface of their kind and build with their default config (a frozen
+    dataclass). Commands must be click commands, and demos must return a :class:`~kiss_core.pipeline.DemoRecipe` whose component
     names are registered.
     """
     problems: list[str] = []

@@ -769,7 +769,7 @@ class EPiCFlowMatching(Generator):
     def _align_class_names(self, conditions: xr.Dataset, jet_variables: dict[str, np.ndarray]) -> tuple[str, ...] | None:
         """Return the training class names, recoding ``jet_class`` of conditions that name a subset of them.
 
-        A file with only top jets stores code 0 for "t"; the model knows "t" under its training
+        A file with only top jets stores code 0 for "t"; the model has "t" under its training
         code, so conditions are recoded by name before sampling.
         """
         trained = self._require_preprocessing("sample").jet_classes
