@@ -36,6 +36,6 @@ def jets_demo() -> DemoRecipe:
             "train_options": {"epochs": 150, "batch_size": 256, "learning_rate": 1e-3},
         },
         expected_quality="W1P and FPD within about 1.5 times their reference-vs-reference baselines, "
-                         "W1M and W1EFP two to three times theirs: the top-jet mass peak is smeared "
+                         "W1M and W1EFP two to four times theirs: the top-jet mass peak is smeared "
                          "towards the gluon and quark peak; --full trains longer",
     )
