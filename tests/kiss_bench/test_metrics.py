@@ -236,6 +236,36 @@ def test_every_metric_runs_on_target_samples():
     assert mean_rows[0][2] == pytest.approx(float(candidate[:, 0].mean()), abs=1e-12)
 
 
+def test_classifier_metrics_run_with_the_network_model():
+    target = make_target("normal2d_corr0.25")
+    generator = torch.Generator().manual_seed(0)
+    reference, candidate = target.sample(400, generator), target.sample(400, generator) + 3.0
+    inputs = MetricInputs(reference, candidate, None, target, generator, seed=1, classifier="mlp")
+
+    rows = {statistic: value for statistic, _, value in METRICS["classifier_weights"].compute(inputs)}
+
+    # Samples 3 standard deviations apart are separated almost perfectly.
+    assert rows["classifier_auc"] > 0.95
+    assert rows["classifier_weight_q50"] < 0.1
+    assert METRICS["c2st"].compute(inputs)[0][2] == pytest.approx(rows["classifier_auc"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_every_metric_agrees_on_gpu():
+    target = make_target("normal3d_corr0.25")
+    generator = torch.Generator().manual_seed(0)
+    reference, candidate = target.sample(600, generator), target.sample(600, generator)
+    for metric in METRICS.values():
+        rows = {}
+        for device in ("cpu", "cuda"):
+            inputs = MetricInputs(reference.to(device), candidate.to(device), None, target,
+                                  torch.Generator().manual_seed(1), seed=1)
+            rows[device] = {(statistic, dimension): value for statistic, dimension, value in metric.compute(inputs)}
+        assert rows["cuda"].keys() == rows["cpu"].keys(), metric.name
+        for key, value in rows["cpu"].items():
+            assert rows["cuda"][key] == pytest.approx(value, rel=1e-6, abs=1e-9), (metric.name, key)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_metrics_agree_on_gpu():
     x, y = _tensor(X), _tensor(Y)

@@ -200,6 +200,46 @@ def test_classifier_shifted_gaussians_auc():
     assert result.details["jsd_bits"] > 0.05
 
 
+def test_classifier_weights_follow_the_likelihood_ratio():
+    # Reference N(0, 1), candidate N(d, 1): w(x) = p_ref / p_cand = exp(d^2 / 2 - d x). On candidate
+    # events ln w ~ N(-d^2 / 2, d^2), so the median weight is exp(-d^2 / 2) = 0.607 for d = 1 and the
+    # 99 % quantile is exp(-1/2 + 2.326) = 6.2. The network gives a smooth p(x); the boosted trees'
+    # piecewise-constant p(x) is too noisy for weight quantiles at this size.
+    rng = np.random.default_rng(14)
+
+    details = classifier_test(rng.normal(size=20000), rng.normal(1.0, size=20000), seed=0, model="mlp",
+                              mlp_options={"hidden": (32, 32)}).details
+
+    assert details["weight_q50"] == pytest.approx(np.exp(-0.5), rel=0.15)
+    assert details["weight_q99"] == pytest.approx(np.exp(-0.5 + 2.326), rel=0.3)
+    assert details["weight_q01"] < details["weight_q50"]
+
+
+def test_torch_metrics_take_tensors_and_numpy_alike():
+    rng = np.random.default_rng(15)
+    x, y = rng.normal(size=(3000, 3)), rng.normal(0.1, size=(3000, 3))
+    options = {"min_samples": 500, "max_samples": 2000, "n_batches": 3, "seed": 2}
+
+    from_tensors = fpd(torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.float32), **options)
+
+    assert from_tensors.value == pytest.approx(fpd(x.astype(np.float32), y.astype(np.float32), **options).value)
+    assert kpd(torch.as_tensor(x), torch.as_tensor(y), batch_size=500, seed=3).value == pytest.approx(
+        kpd(x, y, batch_size=500, seed=3).value, rel=1e-12
+    )
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_torch_metrics_agree_on_gpu():
+    rng = np.random.default_rng(16)
+    x, y = rng.normal(size=(3000, 3)), rng.normal(0.1, size=(3000, 3))
+
+    assert fpd(x, y, device="cuda", min_samples=500).value == pytest.approx(fpd(x, y, min_samples=500).value, rel=1e-9)
+    assert kpd(x, y, device="cuda").value == pytest.approx(kpd(x, y).value, rel=1e-9)
+    gpu = classifier_test(x, y, model="mlp", device="cuda", mlp_options={"hidden": (32,)})
+    assert gpu.details["n_test"] == 750
+    assert gpu.value == pytest.approx(0.5, abs=0.1)
+
+
 def _dataset(values: np.ndarray) -> xr.Dataset:
     return xr.Dataset({"energy": (("event",), values[:, 0]), "angle": (("event",), values[:, 1])})
 

@@ -125,9 +125,17 @@ def list_components() -> None:
     show_default=True,
     help="Where sampling and metrics run; auto picks CUDA when present.",
 )
+@click.option(
+    "--classifier",
+    type=click.Choice(["boosted_trees", "mlp"]),
+    default="boosted_trees",
+    show_default=True,
+    help="Model of the classifier metrics: scikit-learn boosted trees (CPU) or a torch network (on --device).",
+)
 @click.pass_context
 @report_user_errors
-def run(context, targets, samplers, metrics, repetitions, n_points, sampler_option, out, seed, device) -> None:
+def run(context, targets, samplers, metrics, repetitions, n_points, sampler_option, out, seed, device,
+        classifier) -> None:
     """Run a calibrated suite: targets x samplers x metrics, R repetitions each, against IID sampling."""
     from kiss_bench.metrics import metric_names
     from kiss_bench.protocol import RAW_FILE, SuiteConfig, run_suite
@@ -143,6 +151,7 @@ def run(context, targets, samplers, metrics, repetitions, n_points, sampler_opti
         n_points=n_points,
         seed=seed,
         sampler_options=_sampler_options(sampler_option),
+        classifier=classifier,
     )
     device = _device(device)
     started = time.perf_counter()

@@ -25,6 +25,7 @@ from kiss_bench.seeds import derived_seed, make_generator
 from kiss_bench.targets import make_target
 from kiss_core.errors import KissError
 from kiss_core.io.files import read_json, write_json
+from kiss_core.metrics.classifier import CLASSIFIER_MODELS
 
 __all__ = ["RAW_FILE", "SUITE_FILE", "SuiteConfig", "read_raw_results", "run_suite"]
 
@@ -48,6 +49,7 @@ class SuiteConfig:
         n_points: Points per sample, for the reference and the candidate alike.
         seed: Suite seed.
         sampler_options: Keyword options per sampler name, for example {"hmc": {"n_chains": 20}}.
+        classifier: Model of the classifier metrics, "boosted_trees" or "mlp".
     """
 
     targets: tuple[str, ...]
@@ -57,8 +59,12 @@ class SuiteConfig:
     n_points: int = 1000
     seed: int = 0
     sampler_options: dict = field(default_factory=dict)
+    classifier: str = "boosted_trees"
 
     def __post_init__(self) -> None:
+        if self.classifier not in CLASSIFIER_MODELS:
+            raise KissError("Unknown classifier model", where="classifier", expected=" or ".join(CLASSIFIER_MODELS),
+                            got=repr(self.classifier))
         if self.repetitions < 2:
             raise KissError(
                 "Too few repetitions",
@@ -205,6 +211,7 @@ def _compare(config: SuiteConfig, target, sampler_name: str, sampler, metrics, r
             target=target,
             generator=make_generator(device, config.seed, *labels),
             seed=derived_seed(config.seed, *labels) % 2**31,
+            classifier=config.classifier,
         )
         rows.extend([statistic, dimension, value] for statistic, dimension, value in metric.compute(inputs))
     return {

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from kiss_bench.metrics.classifier_weights import classifier_weight_summary
 from kiss_bench.metrics.kernel import DEFAULT_CHUNK_ELEMENTS, energy_distance, median_pairwise_distance, mmd_unbiased
 from kiss_bench.metrics.one_sample import half_sample_mode, weighted_standard_moments
 from kiss_bench.metrics.prdc import precision_recall_density_coverage
@@ -59,6 +58,8 @@ class MetricInputs:
         generator: Random number generator for projections and subsampling.
         seed: Integer seed for metrics that draw with numpy.
         chunk_elements: Largest pairwise block, in entries, of the quadratic metrics.
+        classifier: Model of the classifier metrics, "boosted_trees" (scikit-learn, CPU) or
+            "mlp" (a torch network on the device of the samples).
     """
 
     reference: torch.Tensor
@@ -68,6 +69,7 @@ class MetricInputs:
     generator: torch.Generator
     seed: int
     chunk_elements: int = DEFAULT_CHUNK_ELEMENTS
+    classifier: str = "boosted_trees"
 
 
 @dataclass(frozen=True)
@@ -141,31 +143,34 @@ def _mmd(inputs: MetricInputs) -> list[Row]:
     return [("mmd", "all", mmd_unbiased(inputs.reference, inputs.candidate, bandwidth, inputs.chunk_elements))]
 
 
-def _numpy_pair(inputs: MetricInputs) -> tuple[np.ndarray, np.ndarray]:
-    return inputs.reference.cpu().numpy(), inputs.candidate.cpu().numpy()
-
-
 def _fpd(inputs: MetricInputs) -> list[Row]:
     from kiss_core.metrics import fpd
 
-    return [("fpd", "all", fpd(*_numpy_pair(inputs), seed=inputs.seed).value)]
+    return [("fpd", "all", fpd(inputs.reference, inputs.candidate, seed=inputs.seed).value)]
 
 
 def _kpd(inputs: MetricInputs) -> list[Row]:
     from kiss_core.metrics import kpd
 
-    return [("kpd", "all", kpd(*_numpy_pair(inputs), seed=inputs.seed).value)]
+    return [("kpd", "all", kpd(inputs.reference, inputs.candidate, seed=inputs.seed).value)]
+
+
+def _classifier(inputs: MetricInputs):
+    from kiss_core.metrics import classifier_test
+
+    return classifier_test(inputs.reference, inputs.candidate, seed=inputs.seed, model=inputs.classifier,
+                           device=str(inputs.reference.device))
 
 
 def _c2st(inputs: MetricInputs) -> list[Row]:
-    from kiss_core.metrics import classifier_test
-
-    return [("c2st_auc", "all", classifier_test(*_numpy_pair(inputs), seed=inputs.seed).value)]
+    return [("c2st_auc", "all", _classifier(inputs).value)]
 
 
 def _classifier_weights(inputs: MetricInputs) -> list[Row]:
-    summary = classifier_weight_summary(*_numpy_pair(inputs), seed=inputs.seed)
-    return [(statistic, "all", value) for statistic, value in summary.items()]
+    result = _classifier(inputs)
+    weights = [(f"classifier_{name}", "all", value) for name, value in result.details.items()
+               if name.startswith("weight_")]
+    return [("classifier_auc", "all", result.value), *weights]
 
 
 def _prdc(inputs: MetricInputs) -> list[Row]:
@@ -207,7 +212,7 @@ _DEFINITIONS = [
     BenchMetric("c2st", "classifier two-sample test, held-out ROC AUC (kiss_core)", "two-sample", False, _c2st),
     BenchMetric(
         "classifier_weights",
-        "calibrated classifier weights D/(1-D) on held-out points",
+        "calibrated classifier weights D/(1-D) on held-out candidate points: spread and quantiles",
         "two-sample",
         False,
         _classifier_weights,

@@ -25,7 +25,14 @@ from scipy.stats import rankdata
 from kiss_core.errors import KissError
 from kiss_core.interfaces import MetricResult
 
-__all__ = ["CLASSIFIER_MODELS", "MLPClassifier", "classifier_test", "roc_auc_delong", "train_mlp_classifier"]
+__all__ = [
+    "CLASSIFIER_MODELS",
+    "MLPClassifier",
+    "WEIGHT_QUANTILES",
+    "classifier_test",
+    "roc_auc_delong",
+    "train_mlp_classifier",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +43,14 @@ _PROBABILITY_FLOOR = 1e-6
 #: Standard deviation below which the network classifier does not scale a feature. Features in
 #: units where a meaningful spread is below 1e-6 must be rescaled by the caller.
 _MIN_FEATURE_SCALE = 1e-6
+
+#: Calibrated probabilities are clipped to [floor, 1 - floor] before forming the weights
+#: (1 - p) / p, which keeps them within [1e-3, 1e3] where isotonic calibration returns 0 or 1.
+_WEIGHT_PROBABILITY_FLOOR = 1e-3
+
+#: Quantiles of the weights reported by :func:`classifier_test`. A perfect candidate gives
+#: weights near 1 everywhere; the tails show where it over- or under-populates.
+WEIGHT_QUANTILES = (0.01, 0.5, 0.99)
 
 #: Classifier models of :func:`classifier_test`.
 CLASSIFIER_MODELS = ("boosted_trees", "mlp")
@@ -94,8 +109,8 @@ def _check_options(model: str, train_fraction: float, calibration_fraction: floa
 
 
 def classifier_test(
-    reference: np.ndarray,
-    candidate: np.ndarray,
+    reference: np.ndarray | Any,
+    candidate: np.ndarray | Any,
     *,
     seed: int = 0,
     max_events: int | None = None,
@@ -104,6 +119,7 @@ def classifier_test(
     max_iter: int = 200,
     model: str = "boosted_trees",
     mlp_options: dict[str, Any] | None = None,
+    device: str | None = None,
 ) -> MetricResult:
     """Train a classifier to separate candidate from reference and report its held-out ROC AUC.
 
@@ -117,10 +133,15 @@ def classifier_test(
     keeps per-feature histograms for every open leaf, so its memory grows with the number of
     features (several GB for the 40500 voxels of CaloChallenge dataset 3). "mlp" is a neural
     network (:func:`train_mlp_classifier`) trained in mini-batches, whose memory beyond the
-    input arrays is the network plus one batch; use it for thousands of features.
+    input arrays is the network plus one batch; use it for thousands of features, or on a GPU.
+
+    The calibrated probability p(x) = P(candidate | x) on balanced classes gives the
+    likelihood-ratio weight w(x) = (1 - p) / p = p_reference(x) / p_candidate(x), the weight that
+    would reweight the candidate to the reference. Its spread and quantiles on the held-out
+    candidate events are reported; an ideal candidate has w = 1 everywhere.
 
     Arguments:
-        reference: Features of shape (N, D) or (N,).
+        reference: Features of shape (N, D) or (N,), a numpy array or a tensor.
         candidate: Features of shape (M, D) or (M,).
         seed: Seed of the subsampling, the splits and the classifier.
         max_events: Largest number of events used from each sample; ``None`` uses min(N, M).
@@ -129,11 +150,15 @@ def classifier_test(
         max_iter: Maximum boosting iterations ("boosted_trees" only).
         model: "boosted_trees" or "mlp".
         mlp_options: Keyword arguments of :func:`train_mlp_classifier` ("mlp" only).
+        device: Torch device of the "mlp" model (default: CUDA when present); the
+            "boosted_trees" model (scikit-learn) always runs on the CPU.
 
     Returns:
         value = ROC AUC (0.5: indistinguishable, 1: fully separable), uncertainty = DeLong
         standard error. Details hold the JSD estimate in bits clamped at 0 (``jsd_bits``) and
-        unclamped (``jsd_bits_raw``), the sample sizes and the training length.
+        unclamped (``jsd_bits_raw``), the weights' standard deviation (``weight_std``) and
+        quantiles (``weight_q01``, ``weight_q50``, ``weight_q99``), the sample sizes and the
+        training length.
 
     Example:
         >>> result = classifier_test(reference_voxels, candidate_voxels, model="mlp")
@@ -148,8 +173,7 @@ def classifier_test(
     from sklearn.isotonic import IsotonicRegression
 
     _check_options(model, train_fraction, calibration_fraction)
-    reference = np.asarray(reference).reshape(len(reference), -1)
-    candidate = np.asarray(candidate).reshape(len(candidate), -1)
+    reference, candidate = _as_array(reference), _as_array(candidate)
     n = min(len(reference), len(candidate))
     if max_events is not None:
         n = min(n, max_events)
@@ -170,7 +194,8 @@ def classifier_test(
     train, calibration, test = _three_way_split(n, rng, fractions)
 
     if model == "mlp":
-        predict, training_details = _fit_mlp(reference, candidate, train, seed, mlp_options or {})
+        options = {"device": device, **(mlp_options or {})}
+        predict, training_details = _fit_mlp(reference, candidate, train, seed, options)
     else:
         predict, training_details = _fit_boosted_trees(reference, candidate, train, seed, max_iter)
 
@@ -182,7 +207,8 @@ def classifier_test(
     scores_reference = predict(reference[test])
     scores_candidate = predict(candidate[test])
     auc, auc_error = roc_auc_delong(scores_reference, scores_candidate)
-    jsd_raw = _jensen_shannon_bits(calibrator.predict(scores_reference), calibrator.predict(scores_candidate))
+    probability_candidate = calibrator.predict(scores_candidate)
+    jsd_raw = _jensen_shannon_bits(calibrator.predict(scores_reference), probability_candidate)
 
     return MetricResult(
         value=auc,
@@ -194,9 +220,27 @@ def classifier_test(
             "n_train": len(train),
             "n_calibration": len(calibration),
             "n_test": len(test),
+            **_weight_summary(probability_candidate),
             **training_details,
         },
     )
+
+
+def _as_array(features: Any) -> np.ndarray:
+    """Return features as an (N, D) numpy array; tensors are copied from their device."""
+    if hasattr(features, "detach"):
+        features = features.detach().cpu().numpy()
+    return np.asarray(features).reshape(len(features), -1)
+
+
+def _weight_summary(probability_candidate: np.ndarray) -> dict[str, float]:
+    """Summarise w = (1 - p) / p on the candidate's held-out events."""
+    probability = np.clip(probability_candidate, _WEIGHT_PROBABILITY_FLOOR, 1.0 - _WEIGHT_PROBABILITY_FLOOR)
+    weights = (1.0 - probability) / probability
+    summary = {"weight_std": float(weights.std())}
+    for level, value in zip(WEIGHT_QUANTILES, np.quantile(weights, WEIGHT_QUANTILES), strict=True):
+        summary[f"weight_q{round(100 * level):02d}"] = float(value)
+    return summary
 
 
 def _fit_boosted_trees(reference, candidate, train, seed, max_iter):

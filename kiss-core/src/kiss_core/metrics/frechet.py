@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import torch
 
 from kiss_core.errors import KissError
 from kiss_core.interfaces import MetricResult
 
-__all__ = ["fpd", "frechet_distance", "gaussian_moments", "max_abs_scale"]
+__all__ = ["as_feature_matrix", "fpd", "frechet_distance", "gaussian_moments", "max_abs_scale"]
 
 logger = logging.getLogger(__name__)
 
@@ -24,32 +25,45 @@ logger = logging.getLogger(__name__)
 _ROWS_PER_CHUNK = 65536
 
 
-def gaussian_moments(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def as_feature_matrix(samples: np.ndarray | torch.Tensor, device: str | torch.device | None = None) -> torch.Tensor:
+    """Return ``samples`` as an (N, D) float64 tensor on ``device`` (default: where a tensor already is, else CPU).
+
+    The torch metrics of :mod:`kiss_core.metrics` accept numpy arrays and tensors alike and
+    compute on this device, so CUDA tensors, or ``device="cuda"``, keep the work on the GPU.
+    """
+    if device is None:
+        device = samples.device if isinstance(samples, torch.Tensor) else "cpu"
+    return torch.as_tensor(samples).to(device=device, dtype=torch.float64).reshape(len(samples), -1)
+
+
+def gaussian_moments(samples: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Compute the mean and the unbiased covariance of (N, D) samples in float64, in row chunks.
 
+    Runs on the device of ``samples`` when it is a tensor.
+
     Returns:
-        The mean of shape (D,) and the covariance of shape (D, D).
+        The mean of shape (D,) and the covariance of shape (D, D), float64 tensors.
     """
-    samples = np.asarray(samples).reshape(len(samples), -1)
+    samples = torch.as_tensor(samples).reshape(len(samples), -1)
     n, n_features = samples.shape
     if n < 2:
         raise ValueError(f"a covariance needs at least 2 samples, got {n}")
 
     # A shift by the first row keeps the sums of squares small, which avoids cancellation.
-    shift = samples[0].astype(np.float64)
-    total = np.zeros(n_features)
-    outer = np.zeros((n_features, n_features))
+    shift = samples[0].to(torch.float64)
+    total = torch.zeros(n_features, dtype=torch.float64, device=samples.device)
+    outer = torch.zeros((n_features, n_features), dtype=torch.float64, device=samples.device)
     for start in range(0, n, _ROWS_PER_CHUNK):
-        chunk = samples[start : start + _ROWS_PER_CHUNK].astype(np.float64) - shift
-        total += chunk.sum(axis=0)
+        chunk = samples[start : start + _ROWS_PER_CHUNK].to(torch.float64) - shift
+        total += chunk.sum(dim=0)
         outer += chunk.T @ chunk
 
     mean_shifted = total / n
-    covariance = (outer - n * np.outer(mean_shifted, mean_shifted)) / (n - 1)
+    covariance = (outer - n * torch.outer(mean_shifted, mean_shifted)) / (n - 1)
     return mean_shifted + shift, covariance
 
 
-def _trace_sqrt_product(covariance_1: np.ndarray, covariance_2: np.ndarray) -> float:
+def _trace_sqrt_product(covariance_1: torch.Tensor, covariance_2: torch.Tensor) -> float:
     """Return Tr((C1 C2)^(1/2)) through the symmetric form C1^(1/2) C2 C1^(1/2).
 
     The symmetric form has real, non-negative eigenvalues in exact arithmetic, so eigh avoids
@@ -57,25 +71,31 @@ def _trace_sqrt_product(covariance_1: np.ndarray, covariance_2: np.ndarray) -> f
     non-symmetric product C1 C2 produces. Eigenvalues that rounding makes slightly negative are
     clipped to zero.
     """
-    eigenvalues_1, eigenvectors_1 = np.linalg.eigh(covariance_1)
-    sqrt_1 = (eigenvectors_1 * np.sqrt(np.clip(eigenvalues_1, 0.0, None))) @ eigenvectors_1.T
+    eigenvalues_1, eigenvectors_1 = torch.linalg.eigh(covariance_1)
+    sqrt_1 = (eigenvectors_1 * eigenvalues_1.clamp(min=0.0).sqrt()) @ eigenvectors_1.T
     middle = sqrt_1 @ covariance_2 @ sqrt_1
-    eigenvalues = np.linalg.eigvalsh((middle + middle.T) / 2)
-    return float(np.sqrt(np.clip(eigenvalues, 0.0, None)).sum())
+    eigenvalues = torch.linalg.eigvalsh((middle + middle.T) / 2)
+    return float(eigenvalues.clamp(min=0.0).sqrt().sum())
 
 
 def _frechet_from_moments(mean_1, covariance_1, mean_2, covariance_2) -> float:
     difference = mean_1 - mean_2
-    trace_term = np.trace(covariance_1) + np.trace(covariance_2)
-    return float(difference @ difference + trace_term - 2.0 * _trace_sqrt_product(covariance_1, covariance_2))
+    trace_term = float(torch.trace(covariance_1) + torch.trace(covariance_2))
+    return float(difference @ difference) + trace_term - 2.0 * _trace_sqrt_product(covariance_1, covariance_2)
 
 
-def frechet_distance(reference: np.ndarray, candidate: np.ndarray) -> float:
+def frechet_distance(
+    reference: np.ndarray | torch.Tensor,
+    candidate: np.ndarray | torch.Tensor,
+    *,
+    device: str | torch.device | None = None,
+) -> float:
     """Compute the squared Fréchet distance between Gaussian fits of two (N, D) samples.
 
     Arguments:
-        reference: Samples of shape (N, D) or (N,).
+        reference: Samples of shape (N, D) or (N,), a numpy array or a tensor.
         candidate: Samples of shape (M, D) or (M,), with the same D.
+        device: Torch device of the computation; default: the reference's device (CPU for arrays).
 
     Returns:
         d^2 = |mu_r - mu_c|^2 + Tr(C_r + C_c - 2 (C_r C_c)^(1/2)), in the squared units of the features.
@@ -89,14 +109,16 @@ def frechet_distance(reference: np.ndarray, candidate: np.ndarray) -> float:
         Dowson and Landau, "The Fréchet distance between multivariate normal distributions",
         J. Multivariate Anal. 12 (1982) 450, https://doi.org/10.1016/0047-259X(82)90077-X.
     """
-    reference = np.asarray(reference).reshape(len(reference), -1)
-    candidate = np.asarray(candidate).reshape(len(candidate), -1)
+    reference = as_feature_matrix(reference, device)
+    candidate = as_feature_matrix(candidate, reference.device)
     if reference.shape[1] != candidate.shape[1]:
         raise ValueError(f"reference has {reference.shape[1]} features but candidate has {candidate.shape[1]}")
     return _frechet_from_moments(*gaussian_moments(reference), *gaussian_moments(candidate))
 
 
-def _fpd_sample_sizes(n_reference: int, n_candidate: int, min_samples: int, max_samples: int, n_points: int) -> np.ndarray:
+def _fpd_sample_sizes(
+    n_reference: int, n_candidate: int, min_samples: int, max_samples: int, n_points: int
+) -> np.ndarray:
     """Choose sample sizes evenly spaced in 1/N, capped at the data sizes."""
     largest = min(max_samples, n_reference, n_candidate)
     smallest = min(min_samples, largest // 2)
@@ -106,16 +128,15 @@ def _fpd_sample_sizes(n_reference: int, n_candidate: int, min_samples: int, max_
     return (1.0 / np.linspace(1.0 / smallest, 1.0 / largest, n_points)).astype(np.int64)
 
 
-def max_abs_scale(reference: np.ndarray) -> np.ndarray:
-    """Return the per-feature maximum of |reference|, with 1 for features that are all zero."""
-    scale = np.abs(np.asarray(reference).reshape(len(reference), -1)).max(axis=0).astype(np.float64)
-    scale[scale == 0] = 1.0
-    return scale
+def max_abs_scale(reference: torch.Tensor) -> torch.Tensor:
+    """Return the per-feature maximum of |reference| of an (N, D) tensor, with 1 for features that are all zero."""
+    scale = reference.abs().amax(dim=0)
+    return torch.where(scale == 0, torch.ones_like(scale), scale)
 
 
 def fpd(
-    reference: np.ndarray,
-    candidate: np.ndarray,
+    reference: np.ndarray | torch.Tensor,
+    candidate: np.ndarray | torch.Tensor,
     *,
     min_samples: int = 5000,
     max_samples: int = 50000,
@@ -123,6 +144,7 @@ def fpd(
     n_batches: int = 10,
     seed: int = 0,
     normalise: bool = True,
+    device: str | torch.device | None = None,
 ) -> MetricResult:
     """Compute the Fréchet physics distance: the Fréchet distance extrapolated to infinite size.
 
@@ -141,6 +163,8 @@ def fpd(
         seed: Seed of the draws.
         normalise: Divide every feature of both samples by its maximum |value| in the
             reference, as JetNet does, so features of different scales weigh alike.
+        device: Torch device of the computation; default: the reference's device (CPU for
+            arrays). The draws do not depend on it, so CPU and GPU agree to rounding.
 
     Returns:
         value = the fitted intercept (it may come out slightly negative for matching
@@ -153,8 +177,8 @@ def fpd(
         Chong and Forsyth, "Effectively Unbiased FID and Inception Score and where to find
         them", CVPR 2020, arXiv:1911.07023 (the extrapolation in 1/N).
     """
-    reference = np.asarray(reference).reshape(len(reference), -1)
-    candidate = np.asarray(candidate).reshape(len(candidate), -1)
+    reference = as_feature_matrix(reference, device)
+    candidate = as_feature_matrix(candidate, reference.device)
     if n_points < 3:
         raise ValueError(f"n_points must be at least 3 for a fit with an error, got {n_points}")
     if normalise:
@@ -172,12 +196,13 @@ def fpd(
         )
 
     rng = np.random.default_rng(seed)
+
+    def draw(sample: torch.Tensor, size: int) -> torch.Tensor:
+        return sample[torch.as_tensor(rng.integers(0, len(sample), size), device=sample.device)]
+
     mean_distances = np.empty(len(sizes))
     for index, size in enumerate(sizes):
-        draws = [
-            frechet_distance(reference[rng.integers(0, len(reference), size)], candidate[rng.integers(0, len(candidate), size)])
-            for _ in range(n_batches)
-        ]
+        draws = [frechet_distance(draw(reference, size), draw(candidate, size)) for _ in range(n_batches)]
         mean_distances[index] = np.mean(draws)
 
     intercept, intercept_error, slope = _fit_line(1.0 / sizes, mean_distances)

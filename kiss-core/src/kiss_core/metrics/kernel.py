@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from kiss_core.interfaces import MetricResult
-from kiss_core.metrics.frechet import max_abs_scale
+from kiss_core.metrics.frechet import as_feature_matrix, max_abs_scale
 
 __all__ = ["kpd", "mmd_polynomial"]
 
@@ -53,9 +53,8 @@ def mmd_polynomial(x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, d
         Gretton et al., "A Kernel Two-Sample Test", JMLR 13 (2012) 723, eq. (3).
         Bińkowski et al., "Demystifying MMD GANs", ICLR 2018, arXiv:1801.01401 (this kernel).
     """
-    device = x.device if isinstance(x, torch.Tensor) else torch.device("cpu")
-    a = torch.as_tensor(x, device=device).to(torch.float64).reshape(len(x), -1)
-    b = torch.as_tensor(y, device=device).to(torch.float64).reshape(len(y), -1)
+    a = as_feature_matrix(x)
+    b = as_feature_matrix(y, a.device)
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"x has {a.shape[1]} features but y has {b.shape[1]}")
     m, n, n_features = a.shape[0], b.shape[0], a.shape[1]
@@ -70,14 +69,15 @@ def mmd_polynomial(x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, d
 
 
 def kpd(
-    reference: np.ndarray,
-    candidate: np.ndarray,
+    reference: np.ndarray | torch.Tensor,
+    candidate: np.ndarray | torch.Tensor,
     *,
     batch_size: int = 5000,
     n_batches: int = 10,
     seed: int = 0,
     degree: int = 4,
     normalise: bool = True,
+    device: str | torch.device | None = None,
 ) -> MetricResult:
     """Compute the kernel physics distance: the median unbiased MMD^2 over bootstrap batches.
 
@@ -90,6 +90,8 @@ def kpd(
         degree: Kernel degree; 4 as in JetNet's KPD implementation.
         normalise: Divide every feature of both samples by its maximum |value| in the
             reference, as JetNet does.
+        device: Torch device of the computation; default: the reference's device (CPU for
+            arrays). The draws do not depend on it, so CPU and GPU agree to rounding.
 
     Returns:
         value = the median over batches, uncertainty = half the spread between the 16 % and
@@ -99,24 +101,19 @@ def kpd(
         Kansal et al., "Evaluating generative models in high energy physics",
         Phys. Rev. D 107 (2023) 076017, arXiv:2211.10295.
     """
-    reference = np.asarray(reference).reshape(len(reference), -1)
-    candidate = np.asarray(candidate).reshape(len(candidate), -1)
+    reference = as_feature_matrix(reference, device)
+    candidate = as_feature_matrix(candidate, reference.device)
     if normalise:
         scale = max_abs_scale(reference)
         reference, candidate = reference / scale, candidate / scale
     size = min(batch_size, len(reference), len(candidate))
 
     rng = np.random.default_rng(seed)
-    per_batch = np.array(
-        [
-            mmd_polynomial(
-                reference[rng.integers(0, len(reference), size)],
-                candidate[rng.integers(0, len(candidate), size)],
-                degree=degree,
-            )
-            for _ in range(n_batches)
-        ]
-    )
+
+    def draw(sample: torch.Tensor) -> torch.Tensor:
+        return sample[torch.as_tensor(rng.integers(0, len(sample), size), device=sample.device)]
+
+    per_batch = np.array([mmd_polynomial(draw(reference), draw(candidate), degree=degree) for _ in range(n_batches)])
 
     quantile_16, median, quantile_84 = np.quantile(per_batch, [0.16, 0.5, 0.84])
     return MetricResult(

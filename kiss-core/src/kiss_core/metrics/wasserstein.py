@@ -50,7 +50,9 @@ def _sorted_with_cdf(values: torch.Tensor, weights: torch.Tensor | None) -> tupl
     return sorted_values, cumulative / cumulative[:, -1:]
 
 
-def _check_weights(weights: np.ndarray | torch.Tensor | None, n: int, name: str, device: torch.device) -> torch.Tensor | None:
+def _check_weights(
+    weights: np.ndarray | torch.Tensor | None, n: int, name: str, device: torch.device
+) -> torch.Tensor | None:
     if weights is None:
         return None
     tensor = _as_tensor(weights, device).reshape(-1)
