@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from kiss_core.errors import KissError
 from kiss_collider.io import jetnet
 from kiss_collider.io.jetnet import read_jetnet, write_jetnet
+from kiss_core.errors import KissError
 
 
 def make_jetnet_arrays(n_jets: int = 12, n_particles: int = 30, seed: int = 0, dtype=np.float32):

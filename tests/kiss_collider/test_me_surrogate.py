@@ -9,10 +9,10 @@ import xarray as xr
 
 from kiss_collider.me_datasets import GluonScatteringDataset
 from kiss_collider.models.me_surrogate import MatrixElementSurrogate, fit_surrogate, invariant_features
-from kiss_core.registry import get_registry
-from kiss_core.training import load_generator
 from kiss_core.errors import KissError
 from kiss_core.interfaces import Dataset, Generator
+from kiss_core.registry import get_registry
+from kiss_core.training import load_generator
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from kiss_core.errors import KissError, UnknownNameError
 from kiss_collider.datasets import PythiaJets
 from kiss_collider.simulators import pythia_jets
 from kiss_collider.simulators.pythia_jets import simulate_jets
+from kiss_core.errors import KissError, UnknownNameError
 
 W_MASS_GEV = 80.4  # PDG 2024
 JET_PT_WINDOW_GEV = pythia_jets.DEFAULT_JET_PT_WINDOW_GEV

@@ -3,8 +3,8 @@
 import json
 
 import h5py
-import torch
 import pytest
+import torch
 from click.testing import CliRunner
 
 from kiss_core.cli import main

@@ -28,6 +28,7 @@ from itertools import pairwise
 
 import pytest
 import torch
+
 from kiss_core.errors import KissError, UnknownNameError
 from kiss_core.interfaces import Sampler, SamplingResult
 from kiss_core.sampling import (

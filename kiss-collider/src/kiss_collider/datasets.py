@@ -12,8 +12,6 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from kiss_core.errors import KissError
-from kiss_core.interfaces import Dataset
 from kiss_collider.io.jetnet import read_jetnet, write_jetnet
 from kiss_collider.simulators.pythia_jets import (
     DEFAULT_CHUNK_SIZE,
@@ -23,6 +21,8 @@ from kiss_collider.simulators.pythia_jets import (
     JET_CLASSES,
     simulate_jets,
 )
+from kiss_core.errors import KissError
+from kiss_core.interfaces import Dataset
 
 __all__ = ["JetNetFile", "PythiaJets", "concatenate_jet_classes"]
 
