@@ -5,16 +5,29 @@ A shower is factorised as E_voxel = E_layer * s_voxel, with s the per-layer norm
 
 * a conditional neural spline flow (zuko) for the layer energies given the incident energy,
   on u_l = ln(E_layer / E_inc + 1e-7), standardised;
-* a conditional flow-matching model (a lean residual MLP over all voxels) for the standardised
-  shapes, given the incident energy and the layer energies.
+* a conditional flow-matching model (a lean residual MLP over all voxels) for the shape codes
+  logit(alpha + (1 - 2 alpha) s) with alpha = 1e-6, given the incident energy and the layer
+  energies. CaloDiffusion applies this logit to voxel energies over the incident energy; here
+  it acts on the shape. The codes are centred per voxel and divided by one standard deviation
+  over all voxels.
+
+The logit spreads the decades of small shape values that make up the shower's halo, and puts
+empty voxels on one floor value, so that a sampled voxel near the floor decodes to a negligible
+energy. A code standardised per voxel, or a shape kept linear, does neither: a voxel that is
+rarely filled has a tiny spread. The network's errors there, scaled back into energy, then
+fill the whole halo with noise that makes showers too wide.
 
 Flow matching learns the velocity v(t, x) of the straight path x_t = (1 - t) x_0 + t x_1 from
 noise x_0 ~ N(0, I) at t = 0 to data x_1 at t = 1, with the target x_1 - x_0. Samples are
-drawn with the shared velocity samplers ("midpoint" by default). After sampling, negative
-shape values are set to zero and every layer is renormalised to its sampled energy, so the
-voxel energies are non-negative and the layer energies are those of the flow.
+drawn with the shared velocity samplers ("midpoint" by default). After sampling, the codes are
+decoded and every layer is renormalised to its sampled energy, so the voxel energies are
+non-negative and the layer energies are those of the flow. Each sampled layer code is capped
+at the largest one of the training showers.
 
 References:
+    O. Amram and K. Pedro, "Denoising diffusion models with geometry adaptation for high
+    fidelity calorimeter simulation" (CaloDiffusion), arXiv:2308.03876
+    (https://arxiv.org/abs/2308.03876).
     Y. Lipman et al., "Flow Matching for Generative Modeling", arXiv:2210.02747
     (https://arxiv.org/abs/2210.02747).
     X. Liu et al., "Flow Straight and Fast: Learning to Generate and Transfer Data with
@@ -48,6 +61,37 @@ logger = logging.getLogger(__name__)
 
 #: Offset of the layer-energy fraction before the logarithm, so that empty layers stay finite.
 LAYER_FRACTION_OFFSET = 1e-7
+
+#: Offset alpha of the shape code logit(alpha + (1 - 2 alpha) s); the value of CaloDiffusion
+#: (arXiv:2308.03876). Empty voxels map to logit(1e-6) = -13.8; a voxel with 1 MeV of a
+#: 100 GeV layer (s = 1e-5) maps to -11.4, so the floor stays apart from filled voxels.
+SHAPE_LOGIT_OFFSET = 1e-6
+
+#: Name of the shape coding, stored with the scales so that checkpoints of other codings are refused.
+SHAPE_CODE = "logit"
+
+
+def _logit_shape(shape: np.ndarray) -> np.ndarray:
+    """Map normalised voxel energies s in [0, 1] to logit(alpha + (1 - 2 alpha) s)."""
+    squeezed = SHAPE_LOGIT_OFFSET + (1.0 - 2.0 * SHAPE_LOGIT_OFFSET) * np.clip(shape, 0.0, 1.0)
+    return np.log(squeezed) - np.log1p(-squeezed)
+
+
+def _inverse_logit_shape(code: np.ndarray) -> np.ndarray:
+    """Invert :func:`_logit_shape`; codes below that of an empty voxel give 0."""
+    squeezed = 1.0 / (1.0 + np.exp(-code))
+    return np.maximum(squeezed - SHAPE_LOGIT_OFFSET, 0.0) / (1.0 - 2.0 * SHAPE_LOGIT_OFFSET)
+
+
+def _shape_scales(code: np.ndarray) -> dict[str, Any]:
+    """Return the per-voxel mean and the one standard deviation (all voxels) that standardise the shape codes.
+
+    One standard deviation for all voxels keeps the network's errors on the scale of the codes.
+    A per-voxel one shrinks with the occupancy of a voxel (0 for one never filled). In a test on
+    dataset 2 it made the sampled showers wider: r-width separation power 0.31 against 0.12
+    after 20 epochs on 6000 GFlash showers.
+    """
+    return {"shape_mean": code.mean(axis=0).tolist(), "shape_std": float(code.std())}
 
 
 class ShapeVelocity(nn.Module):
@@ -119,6 +163,7 @@ class VoxelFlowMatching(Generator):
         cells = self.geometry.cell_coordinates()
         self._voxel_layer = cells["layer"].values
         self._layers = np.array(self.geometry.non_empty_layers)
+        self._per_voxel_layer = np.searchsorted(self._layers, self._voxel_layer)
         n_layers = len(self._layers)
         self._network = nn.ModuleDict(
             {
@@ -171,15 +216,16 @@ class VoxelFlowMatching(Generator):
         """Fit the standardisation on training showers and return the training tensors."""
         incident, showers = self._showers(data)
         layer_energy = self._layer_energies(showers)
-        per_voxel_layer = np.searchsorted(self._layers, self._voxel_layer)
-        shape = showers / np.maximum(layer_energy[:, per_voxel_layer], 1e-12)
+        shape = showers / np.maximum(layer_energy[:, self._per_voxel_layer], 1e-12)
+        shape_code = _logit_shape(shape)
         layer_code = np.log(layer_energy / incident[:, None] + LAYER_FRACTION_OFFSET)
         self.scales = {
+            "shape_code": SHAPE_CODE,
             "log_energy": [float(np.log(incident).mean()), float(np.log(incident).std() + 1e-6)],
             "layer_mean": layer_code.mean(axis=0).tolist(),
             "layer_std": (layer_code.std(axis=0) + 1e-6).tolist(),
-            "shape_mean": shape.mean(axis=0).tolist(),
-            "shape_std": (shape.std(axis=0) + 1e-6).tolist(),
+            "layer_max": layer_code.max(axis=0).tolist(),
+            **_shape_scales(shape_code),
         }
         logger.info("Prepared %d showers with %d voxels", len(incident), showers.shape[1])
         layers = torch.as_tensor(
@@ -189,7 +235,7 @@ class VoxelFlowMatching(Generator):
             "log_energy": self._log_energy(incident),
             "layers": layers,
             "shape": torch.as_tensor(
-                (shape - self.scales["shape_mean"]) / self.scales["shape_std"], dtype=torch.float32
+                (shape_code - self.scales["shape_mean"]) / self.scales["shape_std"], dtype=torch.float32
             ),
         }
 
@@ -280,15 +326,17 @@ class VoxelFlowMatching(Generator):
         samples.attrs["nfe"] = result.nfe
         return samples
 
-    def _assemble(self, incident: np.ndarray, layers: np.ndarray, shape: np.ndarray) -> np.ndarray:
-        layer_code = layers * self.scales["layer_std"] + self.scales["layer_mean"]
+    def _assemble(self, incident: np.ndarray, layers: np.ndarray, shape_code: np.ndarray) -> np.ndarray:
+        # The spline flow is the identity outside its bounds, so a rare sample lands far in the
+        # tail: without the cap at the training maximum, 3 % of demo showers held more than 1.2
+        # times the incident energy, one of them 8e5 times.
+        layer_code = np.minimum(layers * self.scales["layer_std"] + self.scales["layer_mean"], self.scales["layer_max"])
         layer_energy = np.maximum(np.exp(layer_code) - LAYER_FRACTION_OFFSET, 0.0) * incident[:, None]
-        shape = np.maximum(shape * self.scales["shape_std"] + self.scales["shape_mean"], 0.0)
-        per_voxel_layer = np.searchsorted(self._layers, self._voxel_layer)
+        shape = _inverse_logit_shape(shape_code * self.scales["shape_std"] + np.asarray(self.scales["shape_mean"]))
         shape_sum = np.zeros_like(layer_energy)
-        np.add.at(shape_sum.T, per_voxel_layer, shape.T)
-        normalised = shape / np.maximum(shape_sum, 1e-12)[:, per_voxel_layer]
-        showers = normalised * layer_energy[:, per_voxel_layer]
+        np.add.at(shape_sum.T, self._per_voxel_layer, shape.T)
+        normalised = shape / np.maximum(shape_sum, 1e-12)[:, self._per_voxel_layer]
+        showers = normalised * layer_energy[:, self._per_voxel_layer]
         # NOTE: the threshold removes energy below it without rescaling the layer, as a readout
         # threshold does; the layer energies of the flow were learnt from thresholded data.
         showers[showers < self.config.threshold_mev] = 0.0
@@ -300,4 +348,13 @@ class VoxelFlowMatching(Generator):
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         """Restore the standardisation constants."""
-        self.scales = copy.deepcopy(state["scales"])
+        scales = state["scales"]
+        if scales.get("shape_code") != SHAPE_CODE:
+            raise KissError(
+                "Checkpoint of an older voxel model",
+                where="scales",
+                expected=f"shapes coded as {SHAPE_CODE!r}",
+                got=repr(scales.get("shape_code", "linear, per-voxel standardised")),
+                hint="retrain the model with this version of kiss-calo",
+            )
+        self.scales = copy.deepcopy(scales)
