@@ -131,6 +131,24 @@ def test_caloclouds_extra_state_round_trip(clouds):
     np.testing.assert_allclose(first["energy"].values, second["energy"].values)
 
 
+def test_caloclouds_chunked_sampling_matches_one_call(clouds):
+    model = CaloClouds2(CaloClouds2.Config(hidden=16, depth=2, flow_hidden=16))
+    model.prepare(clouds)
+    conditions = model.conditions(clouds.isel(event=slice(0, 4)))
+    samples = []
+    for points_per_chunk in (7, 10**9):
+        torch.manual_seed(5)
+        generator = torch.Generator().manual_seed(1)
+        samples.append(model.sample(conditions, generator=generator, points_per_chunk=points_per_chunk))
+    chunked, whole = samples
+    assert int(chunked["mask"].sum()) > 3 * 7
+    np.testing.assert_array_equal(chunked["mask"].values, whole["mask"].values)
+    for name in ("x", "y", "z", "energy"):
+        np.testing.assert_allclose(chunked[name].values, whole[name].values, rtol=1e-4, atol=1e-6)
+    with pytest.raises(KissError, match="Invalid chunk size"):
+        model.sample(conditions, points_per_chunk=0)
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -197,3 +215,60 @@ def test_voxel_rejects_velocity_mismatch(showers):
     model.prepare(showers)
     with pytest.raises(KissError, match="Incompatible sampler"):
         model.sample(model.conditions(showers.isel(event=slice(0, 2))), sampler=make_sampler("edm_heun", steps=2))
+
+
+def test_voxel_shape_code_known_values_and_round_trip():
+    from kiss_calo.models.voxel import _inverse_logit_shape, _logit_shape
+
+    shape = np.array([0.0, 1e-5, 0.25, 0.5, 1.0])
+    code = _logit_shape(shape)
+    # An empty voxel sits at logit(1e-6) = ln(1e-6 / (1 - 1e-6)); half a layer at logit(0.5) = 0.
+    assert code[0] == pytest.approx(math.log(1e-6 / (1 - 1e-6)), rel=1e-12)
+    assert code[3] == pytest.approx(0.0, abs=1e-12)
+    np.testing.assert_allclose(_inverse_logit_shape(code), shape, rtol=1e-9, atol=1e-15)
+    # Codes below the empty-voxel floor decode to exactly zero energy.
+    assert _inverse_logit_shape(np.array([code[0] - 3.0]))[0] == 0.0
+
+
+def test_voxel_decoding_restores_layer_energies(showers):
+    model = VoxelFlowMatching(VoxelFlowMatching.Config(hidden=16, blocks=1, flow_hidden=16, flow_transforms=1))
+    model.prepare(showers)
+    incident = np.array([2e3, 5e4])
+    layers = np.zeros((2, 45))
+    decoded = model._assemble(incident, layers, np.random.default_rng(0).normal(size=(2, 6480)))
+    # Layer codes at 0 are the training means: E_layer = (exp(mean) - 1e-7) * E_inc, whatever the shape.
+    expected = (np.exp(model.scales["layer_mean"]) - 1e-7) * incident[:, None]
+    np.testing.assert_allclose(decoded.reshape(2, 45, -1).sum(axis=2), expected, rtol=1e-9)
+    assert decoded.min() >= 0
+
+    # A layer code far in the flow's tail is capped at the largest layer fraction of the training showers.
+    far = model._assemble(incident, np.full((2, 45), 1e3), np.zeros((2, 6480)))
+    largest = (np.exp(model.scales["layer_max"]) - 1e-7) * incident[:, None]
+    np.testing.assert_allclose(far.reshape(2, 45, -1).sum(axis=2), largest, rtol=1e-9)
+
+
+@pytest.mark.parametrize("geometry", ["ds1-photons", "ds1-pions"])
+def test_voxel_prepares_and_samples_dataset_1(geometry):
+    model = VoxelFlowMatching(
+        VoxelFlowMatching.Config(geometry=geometry, hidden=16, blocks=1, flow_hidden=16, flow_transforms=1,
+                                 sampler_steps=2)
+    )
+    n_voxels = model.geometry.n_cells
+    rng = np.random.default_rng(1)
+    energy = rng.exponential(10.0, size=(32, n_voxels)) * (rng.random((32, n_voxels)) < 0.3)
+    data = xr.Dataset({"energy": (("event", "cell"), energy), "incident_energy": ("event", np.full(32, 5e4))})
+    tensors = model.prepare(data)
+    assert tensors["shape"].shape == (32, n_voxels)
+    assert torch.isfinite(tensors["shape"]).all()
+    samples = model.sample(model.conditions(data.isel(event=slice(0, 3))))
+    assert samples["energy"].sizes["event"] == 3
+    assert float(samples["energy"].min()) >= 0
+
+
+def test_voxel_rejects_checkpoint_of_linear_shapes(showers):
+    model = VoxelFlowMatching(VoxelFlowMatching.Config(hidden=16, blocks=1, flow_hidden=16, flow_transforms=1))
+    model.prepare(showers)
+    state = model.extra_state()
+    del state["scales"]["shape_code"]
+    with pytest.raises(KissError, match="older voxel model"):
+        VoxelFlowMatching(model.config).load_extra_state(state)
