@@ -1,7 +1,7 @@
 """Train CaloClouds II on GFlash point clouds for a bounded time and evaluate it on the CaloChallenge dataset 2 voxels.
 
-The script is the sequence of ``kiss`` commands a user would type, plus one projection step
-that no command covers yet. Every command is printed before it runs, and its wall time after.
+The script is the sequence of ``kiss`` commands a user would type. Every command is printed
+before it runs, and its wall time after.
 
 1. ``kiss simulate calo.gflash_point_clouds``: training and reference point clouds of electrons
    in the CaloChallenge W/Si stack (45 layers), incident energies uniform in 10 to 90 GeV, the
@@ -13,8 +13,8 @@ that no command covers yet. Every command is printed before it runs, and its wal
 4. ``kiss calo-distill`` (unless --no-distill): consistency distillation for --distill-epochs
    epochs, then ``kiss generate`` with the one-step sampler. The distillation inherits the
    teacher's trainer options, so --train-minutes bounds it too.
-5. Projection (Python, :func:`kiss_calo.geometry.project_point_clouds`): reference and
-   generated clouds onto the dataset 2 voxels (6480 voxels), written as CaloChallenge files.
+5. ``kiss calo-project --geometry ds2``: reference and generated clouds onto the dataset 2
+   voxels (6480 voxels), written as CaloChallenge files.
 6. ``kiss calo-evaluate --geometry ds2``: every metric of the candidate beside its
    reference-versus-reference baseline (two halves of the reference), once per model.
 
@@ -40,9 +40,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-
-from kiss_calo.geometry import CaloChallengeGeometry, project_point_clouds
-from kiss_calo.io import CaloChallengeWriter, iter_caloclouds
 
 #: The ``kiss`` command of the Python environment that runs this script.
 KISS = str(Path(sys.executable).parent / "kiss")
@@ -78,16 +75,6 @@ def run(arguments: list[str], log: dict[str, float], label: str) -> None:
     subprocess.run(arguments, check=True)
     log[label] = time.perf_counter() - started
     print(f"  ({label}: {log[label]:.0f} s)", flush=True)
-
-
-def project_file(points_path: Path, voxels_path: Path, geometry: CaloChallengeGeometry) -> int:
-    """Project a CaloClouds file (GeV) onto ``geometry`` block by block; write a CaloChallenge file (MeV)."""
-    n_events = 0
-    with CaloChallengeWriter(voxels_path, geometry.n_cells, overwrite=True) as writer:
-        for _, incident_mev, points in iter_caloclouds(points_path):
-            writer.append(incident_mev, project_point_clouds(points, geometry))
-            n_events += len(incident_mev)
-    return n_events
 
 
 def format_value(value: float | None, uncertainty: float | None) -> str:
@@ -173,12 +160,9 @@ def main() -> None:
         )
         models.append("one_step")
 
-    geometry = CaloChallengeGeometry.official("ds2")
-    projected = time.perf_counter()
     for name in ["reference", *models]:
-        n_events = project_file(work / f"{name}_points.h5", work / f"{name}_ds2.h5", geometry)
-        print(f"Projected {n_events} clouds of {work / f'{name}_points.h5'} onto ds2: {work / f'{name}_ds2.h5'}")
-    times["project"] = time.perf_counter() - projected
+        run([KISS, "calo-project", str(work / f"{name}_points.h5"), "--geometry", "ds2", "--overwrite",
+             "-o", str(work / f"{name}_ds2.h5")], times, f"project {name}")
 
     reports = {}
     for name in models:

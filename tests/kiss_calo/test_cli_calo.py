@@ -113,6 +113,38 @@ def test_distilled_run_generates_point_clouds(point_cloud_runs):
     assert float(clouds["y"].max()) < 30
 
 
+def test_project_conserves_point_energy(point_cloud_runs):
+    clouds = read_caloclouds(point_cloud_runs / "clouds.h5")
+    out = point_cloud_runs / "clouds_ds2.h5"
+
+    result = _kiss("calo-project", point_cloud_runs / "clouds.h5", "--geometry", "ds2", "--out", out)
+
+    assert result.exit_code == 0, result.output
+    incident, showers = read_calochallenge(out)
+    assert showers.shape == (96, 6480)
+    np.testing.assert_allclose(incident, clouds["incident_energy"].values, rtol=1e-6)
+    # The ds2 grid reaches 80 mm and more from the axis, so almost all energy lands on it, and the
+    # printed fraction accounts for the rest.
+    dropped_percent = float(result.output.split("; ")[-1].split(" %")[0])
+    assert showers.sum() / (1 - dropped_percent / 100) == pytest.approx(float(clouds["energy"].sum()), rel=1e-3)
+    assert dropped_percent < 5
+
+
+def test_project_rejects_existing_output_and_voxel_files(point_cloud_runs, voxel_run, tmp_path):
+    existing = tmp_path / "existing.h5"
+    existing.write_bytes(b"keep")
+
+    existing_output = _kiss("calo-project", point_cloud_runs / "clouds.h5", "--geometry", "ds2", "--out", existing)
+    wrong_layout = _kiss("calo-project", voxel_run / "train.h5", "--geometry", "ds2", "--out", tmp_path / "new.h5")
+
+    assert existing_output.exit_code == 2
+    assert "already exists" in existing_output.output
+    assert existing.read_bytes() == b"keep"
+    assert wrong_layout.exit_code == 2
+    assert "events" in wrong_layout.output
+    assert not (tmp_path / "new.h5").exists()
+
+
 def test_distill_rejects_voxel_teacher(voxel_run, tmp_path):
     result = _kiss("calo-distill", voxel_run / "run", "--out", tmp_path / "student")
 

@@ -1,4 +1,4 @@
-"""The calorimeter commands: ``kiss calo-evaluate`` (CaloChallenge evaluation) and ``kiss calo-distill``."""
+"""The calorimeter commands: ``kiss calo-evaluate``, ``kiss calo-distill`` and ``kiss calo-project``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import click
 
 from kiss_core.cli import report_user_errors
 
-__all__ = ["distill_command", "evaluate_command"]
+__all__ = ["distill_command", "evaluate_command", "project_command"]
 
 logger = logging.getLogger(__name__)
 
@@ -95,3 +95,30 @@ def distill_command(teacher_run: Path, out: Path, epochs: int | None, seed: int,
     click.echo(f"Distilled {teacher_run} into {summary['run']} ({summary['epochs_done']} epochs) in "
                f"{time.perf_counter() - started:.1f} s; model {summary['run']}/checkpoints/model.pt.")
     click.echo(f"Sample it with: kiss generate {summary['run']} --events N --out FILE.h5")
+
+
+@click.command("calo-project")
+@click.argument("points", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--geometry", "geometry_name", required=True,
+              help="Target binning: ds1-photons, ds1-pions, ds2, ds3, or FILE.xml[:particle].")
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="CaloChallenge HDF5 file to write (MeV).")
+@click.option("--energy-unit", type=click.Choice(["GeV", "MeV"]), default="GeV", show_default=True,
+              help="Unit of the energies in the point-cloud file (CaloClouds files use GeV).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@report_user_errors
+def project_command(points: Path, geometry_name: str, out: Path, energy_unit: str, overwrite: bool) -> None:
+    """Project the point clouds of POINTS (a CaloClouds HDF5 file) onto a geometry's cells.
+
+    The integer part of y is the layer, and x and z are the transverse positions in mm. The
+    result is a CaloChallenge file that 'kiss calo-evaluate' compares with a reference.
+    """
+    from kiss_calo.geometry import load_geometry
+    from kiss_calo.io import project_caloclouds_file
+
+    started = time.perf_counter()
+    geometry = load_geometry(geometry_name)
+    summary = project_caloclouds_file(points, out, geometry, energy_unit=energy_unit, overwrite=overwrite)
+    click.echo(f"Projected {summary['events']} point clouds onto {geometry.describe()}: wrote {out} in "
+               f"{time.perf_counter() - started:.1f} s; {100 * summary['dropped_fraction']:.2f} % of the energy "
+               "fell outside the grid.")

@@ -435,7 +435,7 @@ def _compute_metrics(
     if low_level is not None:
         classifier_inputs.insert(0, ("classifier_low_level", low_level, {"model": "mlp"}))
     for metric, inputs, options in classifier_inputs:
-        logger.info("training the %s classifiers", metric.replace("_", " "))
+        logger.info("training the %s classifiers", metric.removeprefix("classifier_").replace("_", "-"))
         rows += _paired_rows(metric, classifier_test, inputs, classifier_labels, seed=seed,
                              max_events=max_classifier_showers, **options)
     rows += _paired_rows("fpd", fpd, high_level, {"FPD": "value"}, seed=seed)

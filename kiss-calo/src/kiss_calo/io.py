@@ -25,7 +25,7 @@ import h5py
 import numpy as np
 import xarray as xr
 
-from kiss_calo.geometry import CaloChallengeGeometry
+from kiss_calo.geometry import CaloChallengeGeometry, project_point_clouds
 from kiss_core.errors import KissError
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "calochallenge_shower_count",
     "iter_calochallenge",
     "iter_caloclouds",
+    "project_caloclouds_file",
     "read_calochallenge",
     "read_incident_energies",
     "read_caloclouds",
@@ -337,6 +338,48 @@ def write_calochallenge(path: str | Path, incident_energy_mev: np.ndarray, showe
     """Write showers in memory to a CaloChallenge file, atomically."""
     with CaloChallengeWriter(path, np.shape(showers_mev)[1], overwrite=overwrite) as writer:
         writer.append(incident_energy_mev, showers_mev)
+
+
+def project_caloclouds_file(
+    points_path: str | Path,
+    voxels_path: str | Path,
+    geometry,
+    *,
+    energy_unit: Literal["GeV", "MeV"] = "GeV",
+    axis_mm: tuple[float, float] = (0.0, 0.0),
+    block_size: int = 1000,
+    overwrite: bool = False,
+) -> dict[str, float]:
+    """Project a CaloClouds point-cloud file onto a geometry and write a CaloChallenge file, block by block.
+
+    Each block is read, projected with :func:`kiss_calo.geometry.project_point_clouds` and
+    appended, so memory stays bounded for any file size. The output is written atomically.
+
+    Arguments:
+        points_path: CaloClouds file (``events`` (N, 4, P), ``energy``).
+        voxels_path: CaloChallenge file to write (MeV).
+        geometry: The target geometry, CaloChallenge or planar.
+        energy_unit: Unit of the energies in the point-cloud file.
+        axis_mm: Position (x, z) of the shower axis in the point-cloud frame, in mm.
+        block_size: Events per block.
+        overwrite: Replace an existing ``voxels_path``.
+
+    Returns:
+        ``{"events": N, "dropped_fraction": energy outside the grid / all point energy}``.
+
+    Example:
+        >>> project_caloclouds_file("clouds.h5", "voxels.h5", load_geometry("ds2"))
+    """
+    n_events, kept_mev, dropped_mev = 0, 0.0, 0.0
+    with CaloChallengeWriter(voxels_path, geometry.n_cells, overwrite=overwrite) as writer:
+        for _, incident_mev, points in iter_caloclouds(points_path, energy_unit=energy_unit, block_size=block_size):
+            cells, dropped = project_point_clouds(points, geometry, axis_mm=axis_mm, return_dropped=True)
+            writer.append(incident_mev, cells)
+            n_events += len(incident_mev)
+            kept_mev += float(cells.sum())
+            dropped_mev += float(np.sum(dropped))
+    total_mev = kept_mev + dropped_mev
+    return {"events": n_events, "dropped_fraction": dropped_mev / total_mev if total_mev > 0 else 0.0}
 
 
 # -- xarray ----------------------------------------------------------------------------

@@ -54,6 +54,8 @@ def kiss_commands() -> list[Spec]:
              "kiss_calo.cli:evaluate_command", ("calochallenge", "evaluation")),
         Spec("calo-distill", "Consistency distillation of a trained CaloClouds II run into a one-step model",
              "kiss_calo.cli:distill_command", ("caloclouds", "consistency")),
+        Spec("calo-project", "Projection of CaloClouds point clouds onto a geometry's cells, as a CaloChallenge file",
+             "kiss_calo.cli:project_command", ("caloclouds", "calochallenge")),
     ]
 
 
