@@ -1,6 +1,7 @@
 """The kiss CLI end to end on the Gaussian-mixture dataset, and its handling of bad input."""
 
 import json
+import os
 
 import h5py
 import pytest
@@ -211,3 +212,21 @@ def test_generate_on_demo_folder_points_to_model_run(tmp_path):
     result = _kiss("generate", demo, "--events", 5, "--out", tmp_path / "x.h5")
     assert result.exit_code == 2
     assert str(demo / "model") in result.output
+
+
+def test_threads_option_sets_thread_pools(monkeypatch):
+    threads = torch.get_num_threads()
+    # setenv records each variable's state first, so that the test ends with it restored.
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        monkeypatch.setenv(variable, "")
+        monkeypatch.delenv(variable)
+
+    try:
+        result = _kiss("--threads", "3", "list-plugins", "--kind", "demo")
+        applied = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(threads)
+
+    assert result.exit_code == 0, result.output
+    assert applied == 3
+    assert os.environ["OMP_NUM_THREADS"] == "3"

@@ -142,10 +142,24 @@ def _summarise(lines: dict[str, Any]) -> None:
 @click.group(cls=_PluginCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="More log output; -v also shows tracebacks.")
 @click.option("-q", "--quiet", count=True, help="Only warnings and errors.")
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    envvar="KISS_THREADS",
+    default=None,
+    help="CPU threads of torch and numpy (default: all cores). Use 1 on cores that other jobs keep busy.",
+)
 @click.version_option(package_name="kiss-core", prog_name="kiss")
 @click.pass_context
-def main(context: click.Context, verbose: int, quiet: int) -> None:
+def main(context: click.Context, verbose: int, quiet: int, threads: int | None) -> None:
     """KISS: train fast generative surrogates of slow simulations and prove they stand in."""
+    if threads is not None:
+        # Set before torch or numpy starts its thread pools, which read these at first use;
+        # worker processes inherit them.
+        for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ[variable] = str(threads)
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
     verbosity = verbose - quiet
     level = logging.INFO
     if verbosity < 0:
