@@ -29,9 +29,9 @@ def calo_demo() -> DemoRecipe:
     log-uniform) with the GFlash-style simulator on the dataset 2 geometry (6480 voxels). It
     trains ``calo.voxel_fm`` with a narrower network for 30 epochs or at most 5 minutes of wall
     time. It then generates 3000 showers with 10 midpoint steps (20 network evaluations) and
-    runs the CaloChallenge evaluation. On 2 CPU cores that other jobs kept busy (load average
-    about 4.5) the whole demo took 9.9 minutes, with training stopped by the limit after 11
-    epochs; 30 epochs take about 75 s on 2 idle cores (an estimate from 2.5 s per epoch).
+    runs the CaloChallenge evaluation: 2.7 minutes in all on 2 idle CPU cores (30 epochs in
+    90 s), and 9.9 minutes on 2 cores that other jobs kept busy (training stopped by the limit
+    after 11 epochs).
 
     ``--full`` simulates 50 000 training and 20 000 reference showers and trains the default
     network (512 units wide) for 200 epochs without a time limit: hours on 2 CPU cores, under
@@ -61,9 +61,9 @@ def calo_demo() -> DemoRecipe:
         },
         expected_quality="a rough fit: total and per-layer energies come close to their reference-vs-reference "
                          "separation powers (about 0.015). Shower centres and widths reach separation powers of "
-                         "0.08 to 0.16 against about 0.014 and the energy ratio 0.06 against 0.013, so the voxel "
-                         "classifier still separates the samples (AUC about 0.86) and the high-level one fully "
-                         "(AUC 1.0, FPD about 3.5 against 0.3); --full trains longer on more showers",
+                         "0.08 to 0.16 against about 0.014 and the energy ratio 0.05 against 0.013, so the voxel "
+                         "classifier still separates the samples (AUC about 0.82) and the high-level one fully "
+                         "(AUC 1.0, FPD about 3.4 against 0.3); --full trains longer on more showers",
     )
 
 
