@@ -135,16 +135,18 @@ def train_run(
 
     generator_registration = registry.get("generator", generator_name)
     generator_class = generator_registration.load()
-    generator = generator_class(build_config(generator_class.Config, generator_options, where="[generator]"))
+    generator_config = build_config(generator_class.Config, generator_options, where="[generator]")
     train_config = build_config(TrainConfig, train_options, where="[train]")
     dataset = make_dataset(registry, dataset_name, dataset_options)
     torch_device = resolve_device(device)
     if not resume:
         run.check_output(overwrite, keep=Path(data))
     samples = dataset.read(data)
-    # Generators build their network in prepare(), so the seed must be set before it for the
-    # initial weights, and with them the whole training, to be reproducible.
+    # Generators build their networks in __init__ or in prepare(), so the seed is set before
+    # both: the initial weights, and with them the whole training, are then reproducible. The
+    # global torch state at this point is not, because imported plugins may draw from it.
     torch.manual_seed(seed)
+    generator = generator_class(generator_config)
     tensors = generator.prepare(samples)
 
     run.start(
