@@ -110,6 +110,43 @@ def test_suite_rejects_wrong_file_dimension(tmp_path):
         run_suite(SuiteConfig(("normal1d",), (f"file:{path}",), ("mean",), 2, 20), tmp_path / "out")
 
 
+def test_suite_rejects_changed_sample_file_on_resume(tmp_path):
+    path = tmp_path / "samples.csv"
+    _write_csv(path, np.random.default_rng(0).normal(size=(40, 1)))
+    config = SuiteConfig(("normal1d",), (f"file:{path}",), ("mean",), 2, 20)
+    run_suite(config, tmp_path / "out")
+    _write_csv(path, np.random.default_rng(0).normal(5.0, size=(40, 1)))
+
+    with pytest.raises(KissError, match="different sample_files"):
+        run_suite(config, tmp_path / "out")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"targets": ("normal1d", "normal1d")}, "Repeated target name"),
+        ({"sampler_options": {"hmc": {"n_chains": 2}}}, "sampler that is not in the suite"),
+    ],
+)
+def test_suite_config_rejects(options, message):
+    arguments = {"targets": ("normal1d",), "samplers": ("rwmh",), "metrics": ("mean",), **options}
+
+    with pytest.raises(KissError, match=message):
+        SuiteConfig(**arguments)
+
+
+def test_failed_start_leaves_folder_reusable(tmp_path):
+    with pytest.raises(KissError, match="Too few points for a metric"):
+        run_suite(SuiteConfig(("normal1d",), ("rwmh",), ("prdc",), 2, 5), tmp_path / "out")
+    with pytest.raises(KissError, match="Invalid sampler option"):
+        run_suite(SuiteConfig(("normal1d",), ("rwmh",), ("mean",), 2, 20, sampler_options={"rwmh": {"burn_in": -1}}),
+                  tmp_path / "out")
+
+    records = run_suite(SuiteConfig(("normal1d",), ("rwmh",), ("mean",), 2, 20), tmp_path / "out")
+
+    assert len(records) == 4
+
+
 def _cli():
     from kiss_bench.cli import bench
 

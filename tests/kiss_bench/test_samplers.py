@@ -63,28 +63,40 @@ def test_make_sampler_names():
         make_sampler("nuts")
 
 
-def _write_all_formats(folder, samples, weights):
+def _write_all_formats(folder, samples, weights, weight_name="weights"):
     csv_path = folder / "samples.csv"
-    header = "# written by a test\nx0,x1,weight\n"
+    header = f"# written by a test\nx0,x1,{weight_name}\n"
     csv_path.write_text(header + "\n".join(f"{a},{b},{w}" for (a, b), w in zip(samples, weights, strict=True)) + "\n")
     hdf5_path = folder / "samples.h5"
     with h5py.File(hdf5_path, "w") as handle:
         handle["samples"] = samples
-        handle["weights"] = weights
+        handle[weight_name] = weights
     netcdf_path = folder / "samples.nc"
-    xr.Dataset({"samples": (("event", "feature"), samples), "weights": (("event",), weights)}).to_netcdf(netcdf_path)
+    xr.Dataset({"samples": (("event", "feature"), samples), weight_name: (("event",), weights)}).to_netcdf(netcdf_path)
     return [csv_path, hdf5_path, netcdf_path]
 
 
-def test_read_samples_all_formats(tmp_path):
+@pytest.mark.parametrize("weight_name", ["weight", "weights"])
+def test_read_samples_all_formats(tmp_path, weight_name):
     samples = np.random.default_rng(0).normal(size=(40, 2))
     weights = np.random.default_rng(1).random(40)
-    for path in _write_all_formats(tmp_path, samples, weights):
+    for path in _write_all_formats(tmp_path, samples, weights, weight_name):
         dataset = read_samples(path, dimension=2)
         np.testing.assert_allclose(dataset["samples"].values, samples, rtol=1e-15)
         np.testing.assert_allclose(dataset["weight"].values, weights, rtol=1e-15)
         assert dataset["samples"].dims == ("event", "feature")
         assert "source" in dataset.attrs["provenance"]
+
+
+def test_read_samples_rejects_two_weight_entries(tmp_path):
+    path = tmp_path / "samples.h5"
+    with h5py.File(path, "w") as handle:
+        handle["samples"] = np.random.default_rng(0).normal(size=(10, 2))
+        handle["weight"] = np.ones(10)
+        handle["weights"] = np.ones(10)
+
+    with pytest.raises(KissError, match="Two weight entries"):
+        read_samples(path)
 
 
 def test_file_sampler_serves_disjoint_blocks(tmp_path):

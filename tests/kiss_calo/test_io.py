@@ -172,6 +172,17 @@ def test_caloclouds_round_trip_in_gev(tmp_path):
     assert starts == [0, 2]
 
 
+def test_caloclouds_reader_rejects_mev_file_read_as_gev(tmp_path):
+    path = tmp_path / "clouds_mev.h5"
+    write_caloclouds(path, np.array([10e3, 50e3]), np.ones((2, 4, 3)), energy_unit="MeV")
+
+    with pytest.raises(KissError, match="look like MeV") as error:
+        read_caloclouds(path)
+
+    assert "--energy-unit MeV" in str(error.value)
+    assert read_caloclouds(path, energy_unit="MeV")["incident_energy"].values.tolist() == [10e3, 50e3]
+
+
 def test_caloclouds_reader_rejects_bad_points(tmp_path):
     with h5py.File(tmp_path / "bad.h5", "w") as handle:
         events = np.ones((2, 4, 3))

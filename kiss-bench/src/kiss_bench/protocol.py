@@ -10,6 +10,7 @@ names of each step, so a resumed suite gives the same numbers as an uninterrupte
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -77,6 +78,15 @@ class SuiteConfig:
         for kind, names in (("target", self.targets), ("sampler", self.samplers), ("metric", self.metrics)):
             if not names:
                 raise KissError(f"No {kind}s given", where=f"{kind}s", expected=f"at least one {kind} name", got="none")
+            repeated = sorted({name for name in names if names.count(name) > 1})
+            if repeated:
+                # A repeated name would add its comparisons twice with the same seeds.
+                raise KissError(f"Repeated {kind} name", where=f"{kind}s", expected="each name once",
+                                got=", ".join(repeated))
+        unused = sorted(set(self.sampler_options) - set(self.all_samplers()))
+        if unused:
+            raise KissError("Options for a sampler that is not in the suite", where="sampler options",
+                            expected="options of: " + ", ".join(self.all_samplers()), got=", ".join(unused))
 
     def all_samplers(self) -> tuple[str, ...]:
         """Return the sampler names with the baseline first and no duplicates."""
@@ -113,17 +123,31 @@ def _append(path: Path, record: dict) -> None:
         os.fsync(stream.fileno())
 
 
+def _file_fingerprints(config: SuiteConfig) -> dict[str, str]:
+    """Return the SHA-256 digest of every sample file of the suite, so that a resumed suite notices a changed file."""
+    digests = {}
+    for name in config.all_samplers():
+        if name.startswith("file:"):
+            digest = hashlib.sha256()
+            with Path(name.removeprefix("file:")).open("rb") as stream:
+                for block in iter(lambda: stream.read(2**20), b""):
+                    digest.update(block)
+            digests[name] = digest.hexdigest()
+    return digests
+
+
 def _check_resume(out: Path, config: SuiteConfig) -> None:
     suite_file = out / SUITE_FILE
-    expected_config = json.loads(json.dumps(asdict(config)))
-    if suite_file.is_file():
+    expected_config = {**json.loads(json.dumps(asdict(config))), "sample_files": _file_fingerprints(config)}
+    # A suite that stopped before its first comparison left nothing to keep, so any settings may start anew there.
+    if suite_file.is_file() and read_raw_results(out / RAW_FILE):
         stored = read_json(suite_file)
         if stored != expected_config:
             changed = sorted(key for key in expected_config if stored.get(key) != expected_config[key])
             raise KissError(
                 "Output folder contains a different suite",
                 where=str(out),
-                expected="the same targets, samplers, metrics, repetitions, points and seed to resume",
+                expected="the same targets, samplers, metrics, repetitions, points, seed and sample files to resume",
                 got="different " + ", ".join(changed),
                 hint="choose another --out folder",
             )
@@ -162,7 +186,15 @@ def run_suite(config: SuiteConfig, out: Path, *, device: str = "cpu", progress: 
         "kish_ess", "seconds" and "rows", a list of [statistic, dimension, value].
     """
     targets = [make_target(name) for name in config.targets]
-    make_metrics(list(config.metrics))
+    for metric in make_metrics(list(config.metrics)):
+        for target in targets:
+            if config.n_points < metric.min_points(target.dimension):
+                raise KissError(
+                    "Too few points for a metric",
+                    where=f"metric '{metric.name}' on target '{target.name}'",
+                    expected=f"--n-points >= {metric.min_points(target.dimension)}",
+                    got=str(config.n_points),
+                )
     samplers = _validate_samplers(config, targets, config.metrics, device)
     out.mkdir(parents=True, exist_ok=True)
     _check_resume(out, config)

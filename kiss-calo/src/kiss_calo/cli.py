@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from kiss_core.cli import report_user_errors
+from kiss_core.errors import KissError
 
 __all__ = ["distill_command", "evaluate_command", "project_command"]
 
@@ -24,11 +25,11 @@ logger = logging.getLogger(__name__)
               help="Folder for index.html, metrics.json and the PNG plots (created if missing).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the reference split, the subsamples and the classifiers.")
-@click.option("--threshold-mev", type=float, default=0.0, show_default=True,
+@click.option("--threshold-mev", type=click.FloatRange(min=0.0), default=0.0, show_default=True,
               help="Voxel energy in MeV at or below which a voxel counts as empty (sparsity).")
-@click.option("--max-showers", type=int, default=None,
+@click.option("--max-showers", type=click.IntRange(min=1), default=None,
               help="Use at most this many showers from the start of each file.")
-@click.option("--classifier-memory-mb", type=float, default=512.0, show_default=True,
+@click.option("--classifier-memory-mb", type=click.FloatRange(min=1.0), default=512.0, show_default=True,
               help="Memory in MB for the low-level classifier inputs of all samples, which bounds the classifier "
                    "subsample. Training adds a copy of the subsample and the network (about 330 MB for ds3).")
 @click.option("--no-low-level-classifier", is_flag=True,
@@ -50,6 +51,9 @@ def evaluate_command(reference: Path, candidate: Path, geometry_name: str, out_d
     from kiss_calo.geometry import load_geometry
 
     started = time.perf_counter()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise KissError("Output is a file", where=str(out_dir), expected="a folder for the report (created if missing)",
+                        hint="choose another --out")
     geometry = load_geometry(geometry_name)
     config = EvaluationConfig(threshold_mev=threshold_mev, max_showers=max_showers, seed=seed,
                               classifier_memory_mb=classifier_memory_mb, check_units=not no_unit_check,

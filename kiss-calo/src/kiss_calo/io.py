@@ -112,6 +112,11 @@ def _read_rows(dataset: h5py.Dataset, path: Path, key: str, start: int, stop: in
                         got=str(error), hint="the file may be truncated or corrupt") from None
 
 
+#: Largest incident energy, in MeV, of a point-cloud file read as GeV: 10 TeV, above every
+#: CaloClouds and CaloChallenge sample (at most about 4 TeV). A file in MeV read as GeV exceeds it.
+CLOUD_MEV_SUSPICION_LIMIT_MEV = 1e7
+
+
 def _check_incident_energies(energies: np.ndarray, where: str, check_units: bool) -> None:
     bad = ~np.isfinite(energies) | (energies <= 0)
     if bad.any():
@@ -123,7 +128,8 @@ def _check_incident_energies(energies: np.ndarray, where: str, check_units: bool
             "Incident energies look like GeV, expected MeV", where=where,
             expected="MeV: CaloChallenge energies span about 1e3 to 1e6 MeV",
             got=f"all values between {energies.min():.4g} and {energies.max():.4g}",
-            hint="multiply the energies by 1000 (off by 1000), or pass check_units=False if they really are MeV",
+            hint="multiply the energies by 1000 (off by 1000), or pass --no-unit-check (check_units=False in "
+                 "Python) if they really are MeV",
         )
 
 
@@ -263,7 +269,7 @@ class _AtomicHDF5Writer:
         self.path = Path(path)
         if self.path.exists() and not overwrite:
             raise KissError("Output file already exists", where=str(self.path),
-                            hint="choose another name or pass overwrite=True")
+                            hint="choose another name, or pass --overwrite (overwrite=True in Python)")
         if not self.path.parent.is_dir():
             raise KissError("Output folder not found", where=str(self.path.parent))
         self.temporary_path = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
@@ -477,6 +483,11 @@ def iter_caloclouds(
         n_events = events.shape[0] if max_events is None else min(max_events, events.shape[0])
         incident = _read_rows(energy, path, "energy", 0, n_events).reshape(-1) * scale
         _check_incident_energies(incident, f"{path}:energy", check_units=False)
+        if energy_unit == "GeV" and incident.max(initial=0.0) > CLOUD_MEV_SUSPICION_LIMIT_MEV:
+            raise KissError("Incident energies look like MeV, read as GeV", where=f"{path}:energy",
+                            expected=f"GeV values up to {CLOUD_MEV_SUSPICION_LIMIT_MEV / 1e3:.0f}",
+                            got=f"values up to {incident.max() / scale:.4g}",
+                            hint="pass --energy-unit MeV (energy_unit='MeV' in Python) if the file is in MeV")
         for start in range(0, n_events, block_size):
             stop = min(start + block_size, n_events)
             points = _read_rows(events, path, "events", start, stop)

@@ -16,7 +16,7 @@ import torch
 
 from kiss_bench.metrics.kernel import DEFAULT_CHUNK_ELEMENTS, energy_distance, median_pairwise_distance, mmd_unbiased
 from kiss_bench.metrics.one_sample import half_sample_mode, weighted_standard_moments
-from kiss_bench.metrics.prdc import precision_recall_density_coverage
+from kiss_bench.metrics.prdc import DEFAULT_NEIGHBOURS, precision_recall_density_coverage
 from kiss_bench.metrics.sliced import random_directions, sliced_ks, sliced_wasserstein
 from kiss_bench.metrics.validation import (
     check_samples,
@@ -82,6 +82,7 @@ class BenchMetric:
         kind: "one-sample" (against the exact target) or "two-sample" (against an IID sample).
         supports_weights: Whether weighted candidates are handled; otherwise they are rejected.
         compute: Function of MetricInputs returning rows.
+        min_points: Smallest sample size the metric accepts, as a function of the dimension.
     """
 
     name: str
@@ -89,6 +90,11 @@ class BenchMetric:
     kind: str
     supports_weights: bool
     compute: Callable[[MetricInputs], list[Row]]
+    min_points: Callable[[int], int] = lambda dimension: 2
+
+
+#: The classifier test needs 10 calibration and 10 test events per sample, a quarter each of n.
+_CLASSIFIER_MIN_POINTS = 40
 
 
 def _moment_error(statistic: str) -> Callable[[MetricInputs], list[Row]]:
@@ -207,17 +213,21 @@ _DEFINITIONS = [
     ),
     BenchMetric("energy", "squared energy distance (V-statistic)", "two-sample", True, _energy),
     BenchMetric("mmd", "unbiased MMD^2, Gaussian kernel, median-distance bandwidth", "two-sample", False, _mmd),
-    BenchMetric("fpd", "Frechet physics distance (kiss_core)", "two-sample", False, _fpd),
+    # FPD fits sizes down to n / 2, and each fit needs more points than dimensions.
+    BenchMetric("fpd", "Frechet physics distance (kiss_core)", "two-sample", False, _fpd, lambda d: 2 * d + 2),
     BenchMetric("kpd", "kernel physics distance (kiss_core)", "two-sample", False, _kpd),
-    BenchMetric("c2st", "classifier two-sample test, held-out ROC AUC (kiss_core)", "two-sample", False, _c2st),
+    BenchMetric("c2st", "classifier two-sample test, held-out ROC AUC (kiss_core)", "two-sample", False, _c2st,
+                lambda d: _CLASSIFIER_MIN_POINTS),
     BenchMetric(
         "classifier_weights",
-        "calibrated classifier weights D/(1-D) on held-out candidate points: spread and quantiles",
+        "calibrated classifier weights D/(1-D) on held-out candidate points: 5, 50 and 95 % quantiles",
         "two-sample",
         False,
         _classifier_weights,
+        lambda d: _CLASSIFIER_MIN_POINTS,
     ),
-    BenchMetric("prdc", "precision, recall, density, coverage with k = 5 neighbours", "two-sample", False, _prdc),
+    BenchMetric("prdc", "precision, recall, density, coverage with k = 5 neighbours", "two-sample", False, _prdc,
+                lambda d: DEFAULT_NEIGHBOURS + 1),
 ]
 
 #: Metric name to definition.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 from kiss_bench.samplers.base import BenchSampler, Draw
@@ -9,7 +10,7 @@ from kiss_bench.samplers.files import FileSampler, read_samples
 from kiss_bench.samplers.flow_matching import FlowMatchingSampler
 from kiss_bench.samplers.iid import IIDSampler
 from kiss_bench.samplers.mcmc import HamiltonianMonteCarlo, RandomWalkMetropolis
-from kiss_core.errors import UnknownNameError
+from kiss_core.errors import KissError, UnknownNameError
 
 __all__ = ["BenchSampler", "Draw", "FileSampler", "SAMPLER_FACTORIES", "make_sampler", "read_samples", "sampler_names"]
 
@@ -32,9 +33,16 @@ def make_sampler(name: str, **options) -> BenchSampler:
 
     Raises:
         UnknownNameError: If no sampler has that name.
+        KissError: If an option is not a parameter of the sampler, or its value is invalid.
     """
     if name.startswith("file:"):
         return FileSampler(name.removeprefix("file:"), **options)
     if name not in SAMPLER_FACTORIES:
         raise UnknownNameError("sampler", name, sampler_names())
-    return SAMPLER_FACTORIES[name](**options)
+    factory = SAMPLER_FACTORIES[name]
+    known = [option for option in inspect.signature(factory).parameters if option != "self"]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise KissError("Unknown sampler option", where=f"sampler '{name}'", expected="one of: " + ", ".join(known),
+                        got=", ".join(unknown))
+    return factory(**options)

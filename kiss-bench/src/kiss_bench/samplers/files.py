@@ -3,12 +3,15 @@
 This lets output of Stan, PyMC, emcee or any other sampler enter the benchmark without code:
 
 - CSV: a header row of column names, then one sample per row. Every column is a coordinate,
-  in target order, except the weight column (default name "weight"). Lines starting with "#"
-  are skipped, as in Stan's CSV output.
-- HDF5: a 2-D dataset (default "samples") of shape (n, d) and an optional 1-D dataset
-  (default "weights") of shape (n,).
+  in target order, except the weight column. Lines starting with "#" are skipped, as in
+  Stan's CSV output.
+- HDF5: a 2-D dataset (default "samples") of shape (n, d) and an optional 1-D weight dataset
+  of shape (n,).
 - netCDF: a 2-D variable (default "samples") with dimensions (event, feature) and an optional
-  variable (default "weights") with dimension (event), read through xarray.
+  weight variable with dimension (event), read through xarray.
+
+The weights are the column, dataset or variable named "weight" or "weights" in every format;
+a file with both is rejected.
 
 Repetition r of a benchmark uses rows r * n to (r + 1) * n - 1, so R repetitions of n points
 need R * n rows and never reuse one.
@@ -36,7 +39,20 @@ logger = logging.getLogger(__name__)
 _SUFFIXES = {".csv": "csv", ".h5": "hdf5", ".hdf5": "hdf5", ".nc": "netcdf", ".nc4": "netcdf", ".netcdf": "netcdf"}
 
 
-def _read_csv(path: Path, weight_name: str) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+#: Names under which a sample file may hold its weights, when the caller names none.
+WEIGHT_NAMES = ("weight", "weights")
+
+
+def _weight_key(names, candidates: tuple[str, ...], path: Path) -> str | None:
+    """Return the one weight name among ``names``, None if there is none."""
+    found = [name for name in candidates if name in names]
+    if len(found) > 1:
+        raise KissError("Two weight entries in a sample file", where=str(path),
+                        expected="one of: " + ", ".join(candidates), got=", ".join(found))
+    return found[0] if found else None
+
+
+def _read_csv(path: Path, candidates: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
     with path.open() as stream:
         lines = [line for line in stream if line.strip() and not line.startswith("#")]
     if not lines:
@@ -66,7 +82,8 @@ def _read_csv(path: Path, weight_name: str) -> tuple[np.ndarray, np.ndarray | No
         )
     table = table.reshape(-1, len(header))
     weights = None
-    if weight_name in header:
+    weight_name = _weight_key(header, candidates, path)
+    if weight_name is not None:
         index = header.index(weight_name)
         weights = table[:, index]
         table = np.delete(table, index, axis=1)
@@ -74,7 +91,9 @@ def _read_csv(path: Path, weight_name: str) -> tuple[np.ndarray, np.ndarray | No
     return table, weights, header
 
 
-def _read_hdf5(path: Path, samples_name: str, weight_name: str) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+def _read_hdf5(
+    path: Path, samples_name: str, candidates: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
     import h5py
 
     with h5py.File(path, "r") as handle:
@@ -86,11 +105,14 @@ def _read_hdf5(path: Path, samples_name: str, weight_name: str) -> tuple[np.ndar
                 got="datasets: " + ", ".join(handle.keys()),
             )
         samples = np.asarray(handle[samples_name], dtype=np.float64)
-        weights = np.asarray(handle[weight_name], dtype=np.float64) if weight_name in handle else None
+        weight_name = _weight_key(list(handle.keys()), candidates, path)
+        weights = None if weight_name is None else np.asarray(handle[weight_name], dtype=np.float64)
     return samples, weights, [str(i) for i in range(samples.shape[-1])] if samples.ndim else []
 
 
-def _read_netcdf(path: Path, samples_name: str, weight_name: str) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+def _read_netcdf(
+    path: Path, samples_name: str, candidates: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
     with xr.open_dataset(path) as dataset:
         if samples_name not in dataset:
             raise KissError(
@@ -100,20 +122,21 @@ def _read_netcdf(path: Path, samples_name: str, weight_name: str) -> tuple[np.nd
                 got="variables: " + ", ".join(map(str, dataset.data_vars)),
             )
         samples = np.asarray(dataset[samples_name].values, dtype=np.float64)
-        weights = np.asarray(dataset[weight_name].values, dtype=np.float64) if weight_name in dataset else None
+        weight_name = _weight_key([str(name) for name in dataset.data_vars], candidates, path)
+        weights = None if weight_name is None else np.asarray(dataset[weight_name].values, dtype=np.float64)
     return samples, weights, [str(i) for i in range(samples.shape[-1])] if samples.ndim else []
 
 
 def read_samples(
-    path: str | Path, *, samples_name: str = "samples", weight_name: str = "weights", dimension: int | None = None
+    path: str | Path, *, samples_name: str = "samples", weight_name: str | None = None, dimension: int | None = None
 ) -> xr.Dataset:
     """Read and validate a sample file into a Dataset with ``samples(event, feature)`` and optional ``weight(event)``.
 
     Arguments:
         path: CSV, HDF5 (.h5, .hdf5) or netCDF (.nc) file.
         samples_name: HDF5 dataset or netCDF variable holding the samples.
-        weight_name: CSV column, HDF5 dataset or netCDF variable holding the weights, if present.
-            For CSV files the column "weight" is also recognised.
+        weight_name: CSV column, HDF5 dataset or netCDF variable holding the weights, if present;
+            None looks for "weight" and "weights".
         dimension: Expected number of coordinates; None accepts any.
 
     Raises:
@@ -132,13 +155,13 @@ def read_samples(
             expected="a suffix of: " + ", ".join(sorted(_SUFFIXES)),
             got=repr(path.suffix),
         )
+    candidates = WEIGHT_NAMES if weight_name is None else (weight_name,)
     if kind == "csv":
-        weight_column = weight_name if weight_name != "weights" else "weight"
-        samples, weights, columns = _read_csv(path, weight_column)
+        samples, weights, columns = _read_csv(path, candidates)
     elif kind == "hdf5":
-        samples, weights, columns = _read_hdf5(path, samples_name, weight_name)
+        samples, weights, columns = _read_hdf5(path, samples_name, candidates)
     else:
-        samples, weights, columns = _read_netcdf(path, samples_name, weight_name)
+        samples, weights, columns = _read_netcdf(path, samples_name, candidates)
 
     points = torch.from_numpy(np.ascontiguousarray(samples))
     check_samples(points, str(path), dimension)
@@ -165,10 +188,10 @@ class FileSampler(BenchSampler):
     Arguments:
         path: The sample file (see :func:`read_samples` for the layouts).
         samples_name: HDF5 dataset or netCDF variable with the samples.
-        weight_name: Weight column, dataset or variable.
+        weight_name: Weight column, dataset or variable; None looks for "weight" and "weights".
     """
 
-    def __init__(self, path: str | Path, samples_name: str = "samples", weight_name: str = "weights") -> None:
+    def __init__(self, path: str | Path, samples_name: str = "samples", weight_name: str | None = None) -> None:
         self.path = Path(path)
         self.name = f"file:{self.path}"
         self.samples_name = samples_name

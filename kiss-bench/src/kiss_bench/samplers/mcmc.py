@@ -16,8 +16,17 @@ import torch
 
 from kiss_bench.samplers.base import BenchSampler, Draw
 from kiss_bench.targets.base import Target
+from kiss_core.errors import KissError
 
 __all__ = ["HamiltonianMonteCarlo", "RandomWalkMetropolis"]
+
+
+def _require_integer(sampler: str, **options: tuple[object, int]) -> None:
+    """Raise KissError unless every option value is an integer at least its minimum."""
+    for name, (value, minimum) in options.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise KissError("Invalid sampler option", where=f"{sampler}.{name}", expected=f"an integer >= {minimum}",
+                            got=repr(value))
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +72,7 @@ class RandomWalkMetropolis(BenchSampler):
     name = "rwmh"
 
     def __init__(self, n_chains: int = 10, burn_in: int = 1000, thinning: int = 1) -> None:
+        _require_integer("rwmh", n_chains=(n_chains, 1), burn_in=(burn_in, 0), thinning=(thinning, 1))
         self.n_chains = n_chains
         self.burn_in = burn_in
         self.thinning = thinning
@@ -124,6 +134,13 @@ class HamiltonianMonteCarlo(BenchSampler):
         step_size: float = 0.2,
         target_acceptance: float = 0.8,
     ) -> None:
+        _require_integer("hmc", n_chains=(n_chains, 1), burn_in=(burn_in, 0), leapfrog_steps=(leapfrog_steps, 1))
+        for name, value in (("step_size", step_size), ("target_acceptance", target_acceptance)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise KissError("Invalid sampler option", where=f"hmc.{name}", expected="a number > 0", got=repr(value))
+        if target_acceptance >= 1:
+            raise KissError("Invalid sampler option", where="hmc.target_acceptance", expected="a number below 1",
+                            got=repr(target_acceptance))
         self.n_chains = n_chains
         self.burn_in = burn_in
         self.leapfrog_steps = leapfrog_steps
