@@ -169,7 +169,7 @@ def main() -> None:
         reports[name] = work / f"report_{name}"
         run(
             [KISS, "calo-evaluate", str(work / "reference_ds2.h5"), str(work / f"{name}_ds2.h5"), "--geometry", "ds2",
-             "--no-progress", "--out", str(reports[name])],
+             "--overwrite", "--no-progress", "--out", str(reports[name])],
             times,
             f"evaluate {name}",
         )

@@ -192,3 +192,11 @@ def test_command_writes_report(tmp_path, small_binning, official_file, make_show
     assert "classifier_low_level" not in result.output
     assert "index.html" in result.output
     assert (tmp_path / "o" / "index.html").is_file()
+    assert "voxel classifier: skipped" in result.output
+
+    again = CliRunner().invoke(evaluate_command, [str(reference), str(candidate), "--geometry",
+                                                  f"{small_binning}:electron", "--out", str(tmp_path / "o"),
+                                                  "--no-progress", "--no-low-level-classifier"])
+
+    assert again.exit_code == 2
+    assert "earlier report" in again.output

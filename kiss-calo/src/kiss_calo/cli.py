@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from pathlib import Path
 
@@ -36,11 +37,12 @@ logger = logging.getLogger(__name__)
               help="Skip the classifier on voxels (the slowest metric).")
 @click.option("--no-unit-check", is_flag=True,
               help="Accept incident energies that all lie below 1000 MeV (otherwise taken for GeV).")
+@click.option("--overwrite", is_flag=True, help="Replace the report of an earlier evaluation in --out.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
 @report_user_errors
 def evaluate_command(reference: Path, candidate: Path, geometry_name: str, out_dir: Path, seed: int,
                      threshold_mev: float, max_showers: int | None, classifier_memory_mb: float,
-                     no_low_level_classifier: bool, no_unit_check: bool, progress: bool) -> None:
+                     no_low_level_classifier: bool, no_unit_check: bool, overwrite: bool, progress: bool) -> None:
     """Compare CANDIDATE showers with REFERENCE showers (CaloChallenge HDF5 files).
 
     Computes the separation power of every high-level feature, low- and high-level classifier
@@ -54,6 +56,9 @@ def evaluate_command(reference: Path, candidate: Path, geometry_name: str, out_d
     if out_dir.exists() and not out_dir.is_dir():
         raise KissError("Output is a file", where=str(out_dir), expected="a folder for the report (created if missing)",
                         hint="choose another --out")
+    if (out_dir / "metrics.json").exists() and not overwrite:
+        raise KissError("Output folder holds an earlier report", where=str(out_dir),
+                        hint="pass --overwrite to replace it, or choose another --out")
     geometry = load_geometry(geometry_name)
     config = EvaluationConfig(threshold_mev=threshold_mev, max_showers=max_showers, seed=seed,
                               classifier_memory_mb=classifier_memory_mb, check_units=not no_unit_check,
@@ -63,13 +68,23 @@ def evaluate_command(reference: Path, candidate: Path, geometry_name: str, out_d
 
     click.echo(f"{'metric':<36} {'candidate':>20} {'baseline':>20}")
     for row in result.evaluation.rows:
-        click.echo(f"{row.metric + ': ' + row.label:<36} {row.value:>11.4g} ± {row.uncertainty:<6.2g} "
-                   f"{row.baseline_value:>11.4g} ± {row.baseline_uncertainty:<6.2g}")
+        click.echo(f"{row.metric + ': ' + row.label:<36} {_value(row.value, row.uncertainty)} "
+                   f"{_value(row.baseline_value, row.baseline_uncertainty)}")
     sizes = result.sample_sizes
     click.echo(f"Compared {sizes['candidate']} candidate showers with {sizes['reference_half']} reference showers "
-               f"(baseline: {sizes['baseline_half']}; classifiers: {sizes['classifier']} per sample).")
+               f"(baseline: {sizes['baseline_half']}; voxel classifier: "
+               f"{sizes['classifier'] or 'skipped'}{' per sample' if sizes['classifier'] else ''}).")
     click.echo(f"Wrote {len(result.files)} files to {out_dir} in {time.perf_counter() - started:.1f} s; "
                f"open {out_dir / 'index.html'}.")
+
+
+def _value(value: float, uncertainty: float) -> str:
+    """Format a value with its uncertainty in 20 characters; a value that could not be computed prints as "skipped"."""
+    if not math.isfinite(value):
+        return f"{'skipped':>20}"
+    if not math.isfinite(uncertainty):
+        return f"{value:>11.4g}{'':9}"
+    return f"{value:>11.4g} ± {uncertainty:<6.2g}"
 
 
 @click.command("calo-distill")
