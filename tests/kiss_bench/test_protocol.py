@@ -110,6 +110,23 @@ def test_suite_rejects_wrong_file_dimension(tmp_path):
         run_suite(SuiteConfig(("normal1d",), (f"file:{path}",), ("mean",), 2, 20), tmp_path / "out")
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda record: {**record, "rows": [["mean", "0", "abc"]]}, "Corrupt results file"),
+        (lambda record: {key: value for key, value in record.items() if key != "kish_ess"}, "Corrupt results file"),
+        (lambda record: {**record, "repetition": 999}, "does not match the suite"),
+    ],
+)
+def test_resume_rejects_wrong_records(tmp_path, change, message):
+    config, records = _suite(tmp_path, metrics=("mean",), repetitions=2)
+    raw = tmp_path / "out" / RAW_FILE
+    raw.write_text("\n".join(json.dumps(change(record)) for record in records) + "\n")
+
+    with pytest.raises(KissError, match=message):
+        run_suite(config, tmp_path / "out")
+
+
 def test_suite_rejects_changed_sample_file_on_resume(tmp_path):
     path = tmp_path / "samples.csv"
     _write_csv(path, np.random.default_rng(0).normal(size=(40, 1)))

@@ -101,19 +101,38 @@ def read_raw_results(path: Path) -> list[dict]:
     lines = path.read_text().splitlines()
     for number, line in enumerate(lines):
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
             if number == len(lines) - 1:
                 logger.warning("ignoring the incomplete last line of %s", path)
                 continue
+            record = None
+        if not _is_record(record):
             raise KissError(
                 "Corrupt results file",
                 where=f"{path}, line {number + 1}",
-                expected="one JSON object per line",
+                expected="one comparison per line: a JSON object with target, sampler, repetition, kish_ess, "
+                "seconds and rows of [statistic, dimension, number]",
                 got=line[:80],
                 hint="remove the file (or the line) and rerun to recompute",
-            ) from None
+            )
+        records.append(record)
     return records
+
+
+def _is_record(record: object) -> bool:
+    """Return whether a parsed line has the keys and types that run_suite writes."""
+    if not isinstance(record, dict) or not isinstance(record.get("rows"), list):
+        return False
+    number = int | float
+    fields = [("target", str), ("sampler", str), ("repetition", int), ("kish_ess", number), ("seconds", number)]
+    if not all(isinstance(record.get(key), kind) and not isinstance(record.get(key), bool) for key, kind in fields):
+        return False
+    return all(
+        isinstance(row, list) and len(row) == 3 and isinstance(row[0], str) and isinstance(row[1], str)
+        and isinstance(row[2], int | float) and not isinstance(row[2], bool)
+        for row in record["rows"]
+    )
 
 
 def _append(path: Path, record: dict) -> None:
@@ -202,6 +221,13 @@ def run_suite(config: SuiteConfig, out: Path, *, device: str = "cpu", progress: 
     raw_path = out / RAW_FILE
     records = read_raw_results(raw_path)
     done = {(r["target"], r["sampler"], r["repetition"]) for r in records}
+    expected_keys = {(t, name, r) for t in config.targets for name in config.all_samplers()
+                     for r in range(config.repetitions)}
+    if len(done) != len(records) or not done <= expected_keys:
+        stray = next(iter(done - expected_keys), "a comparison listed twice")
+        raise KissError("Results file does not match the suite", where=str(raw_path),
+                        expected="each (target, sampler, repetition) of this suite at most once", got=str(stray),
+                        hint="remove the file and rerun to recompute")
     total = len(targets) * len(samplers) * config.repetitions
     logger.info("suite of %d comparisons in %s, %d already finished", total, out, len(done))
 

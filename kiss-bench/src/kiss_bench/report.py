@@ -57,7 +57,8 @@ def plot_z_scores(rows: list[dict], target: str, path: Path) -> Path:
     axes.set_ylim(-limit - 0.5, limit + 0.5)
     axes.set_ylabel("z = (mean - mean IID) / std IID")
     axes.set_title(f"{target}: sampler statistics against the IID baseline")
-    axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     figure.tight_layout()
     with atomic_path(path) as temporary:
         figure.savefig(temporary, format="png", dpi=110)
