@@ -61,3 +61,21 @@ def test_amplification_study_end_to_end(tmp_path):
         assert row["amplification"] == pytest.approx(row["n_equivalent"] / 500)
     paths = write_amplification(rows, tmp_path, 10)
     assert all(path.is_file() for path in paths)
+
+
+def test_amplify_command_keeps_earlier_study(tmp_path):
+    from click.testing import CliRunner
+
+    from kiss_bench.cli import bench
+
+    arguments = ["amplify", "--target", "normal1d", "--n-train", "200", "--sizes", "200,400", "--quantiles", "5",
+                 "--repetitions", "2", "--n-truth", "20000", "--training-steps", "20", "--out", str(tmp_path)]
+    first = CliRunner().invoke(bench, arguments)
+    written = (tmp_path / "amplification.json").read_bytes()
+
+    second = CliRunner().invoke(bench, arguments)
+
+    assert first.exit_code == 0, first.output
+    assert second.exit_code == 2
+    assert "earlier study" in second.output
+    assert (tmp_path / "amplification.json").read_bytes() == written

@@ -186,6 +186,7 @@ def run(context, targets, samplers, metrics, repetitions, n_points, sampler_opti
 @click.option("--n-truth", type=int, default=1_000_000, show_default=True, help="Exact samples that fix the bin edges.")
 @click.option("--training-steps", type=int, default=3000, show_default=True, help="Optimiser steps of the generator.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
+@click.option("--overwrite", is_flag=True, help="Replace the results of an earlier study in --out.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random step.")
 @click.option(
     "--device",
@@ -197,7 +198,7 @@ def run(context, targets, samplers, metrics, repetitions, n_points, sampler_opti
 @click.pass_context
 @report_user_errors
 def amplify(
-    context, target, n_train, sizes, quantiles, repetitions, n_truth, training_steps, out, seed, device
+    context, target, n_train, sizes, quantiles, repetitions, n_truth, training_steps, out, overwrite, seed, device
 ) -> None:
     """Measure how many true samples the generated samples are worth (GANplification study)."""
     from kiss_bench.amplification import amplification_study, write_amplification
@@ -209,6 +210,9 @@ def amplify(
         raise KissError(
             "Invalid sample sizes", where="--sizes", expected="comma-separated integers", got=sizes
         ) from None
+    if (out / "amplification.json").exists() and not overwrite:
+        raise KissError("Output folder holds an earlier study", where=str(out),
+                        hint="pass --overwrite to replace it, or choose another --out")
     started = time.perf_counter()
     rows = amplification_study(
         make_target(target),
