@@ -127,6 +127,16 @@ def test_resume_rejects_wrong_records(tmp_path, change, message):
         run_suite(config, tmp_path / "out")
 
 
+def test_resume_accepts_suite_file_without_digests(tmp_path):
+    config, records = _suite(tmp_path, metrics=("mean",), repetitions=2)
+    suite_file = tmp_path / "out" / "suite.json"
+    stored = json.loads(suite_file.read_text())
+    del stored["sample_files"]
+    suite_file.write_text(json.dumps(stored))
+
+    assert run_suite(config, tmp_path / "out") == records
+
+
 def test_suite_rejects_changed_sample_file_on_resume(tmp_path):
     path = tmp_path / "samples.csv"
     _write_csv(path, np.random.default_rng(0).normal(size=(40, 1)))

@@ -160,7 +160,8 @@ def _check_resume(out: Path, config: SuiteConfig) -> None:
     expected_config = {**json.loads(json.dumps(asdict(config))), "sample_files": _file_fingerprints(config)}
     # A suite that stopped before its first comparison left nothing to keep, so any settings may start anew there.
     if suite_file.is_file() and read_raw_results(out / RAW_FILE):
-        stored = read_json(suite_file)
+        # Suites written before the digests were recorded had no file samplers' digests to keep.
+        stored = {"sample_files": {}, **read_json(suite_file)}
         if stored != expected_config:
             changed = sorted(key for key in expected_config if stored.get(key) != expected_config[key])
             raise KissError(
