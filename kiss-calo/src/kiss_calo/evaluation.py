@@ -270,6 +270,8 @@ def evaluate_calochallenge(
 
     from kiss_calo import plotting
 
+    # Drawing one panel per layer and feature takes tens of seconds for 45 layers.
+    logger.info("drawing the feature histograms and shower images")
     files = plotting.plot_feature_histograms(samples, config.n_bins, out_dir)
     files += plotting.plot_showers(
         geometry,
