@@ -38,12 +38,13 @@ def check_samples(points: torch.Tensor, where: str, dimension: int | None = None
         raise KissError("Sample too small", where=where, expected="at least 2 points", got=f"{points.shape[0]} point")
     finite = torch.isfinite(points)
     if not bool(finite.all()):
-        bad_rows = int((~finite).any(dim=1).sum())
+        bad = (~finite).any(dim=1)
+        first = int(torch.nonzero(bad)[0, 0])
         raise KissError(
             "Sample contains NaN or infinite values",
             where=where,
             expected="finite values only",
-            got=f"{bad_rows} of {points.shape[0]} points non-finite",
+            got=f"{int(bad.sum())} of {points.shape[0]} points non-finite, the first at index {first} (counting from 0)",
             hint="drop or repair those rows before benchmarking",
         )
     if bool((points == points[:1]).all()):
