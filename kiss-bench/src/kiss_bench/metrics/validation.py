@@ -44,7 +44,7 @@ def check_samples(points: torch.Tensor, where: str, dimension: int | None = None
             "Sample contains NaN or infinite values",
             where=where,
             expected="finite values only",
-            got=f"{int(bad.sum())} of {points.shape[0]} points non-finite, the first at index {first} (counting from 0)",
+            got=f"{int(bad.sum())} of {points.shape[0]} points non-finite, the first at index {first} (from 0)",
             hint="drop or repair those rows before benchmarking",
         )
     if bool((points == points[:1]).all()):
