@@ -4,10 +4,9 @@ Each metric runs in its own Python process on a reference and a candidate sample
 target normal10d_corr0.25 (a fresh process, so that one metric's peak does not hide
 another's). Once a second the parent reads the child's peak resident memory (VmHWM in /proc,
 Linux only). On CUDA the child also reports torch's peak GPU allocation. A metric that has
-not finished after --max-seconds is stopped and reported with its peak so far: the quadratic
-metrics (energy, MMD, PRDC) reuse one block of at most 2^24 distances, so their memory
-stops growing after the first block, while their time (n^2 distances) needs a GPU at 10^6
-points.
+not finished after --max-seconds is stopped and reported with its peak so far. The quadratic
+metrics (energy, MMD, PRDC) reuse one block of at most 2^24 distances, so their memory stops
+growing after the first block. Their time (n^2 distances) needs a GPU at 10^6 points.
 
 Run from the repository root:
 

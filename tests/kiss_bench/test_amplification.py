@@ -77,5 +77,5 @@ def test_amplify_command_keeps_earlier_study(tmp_path):
 
     assert first.exit_code == 0, first.output
     assert second.exit_code == 2
-    assert "earlier study" in second.output
+    assert "already contains a study" in second.output
     assert (tmp_path / "amplification.json").read_bytes() == written

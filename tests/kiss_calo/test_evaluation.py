@@ -199,4 +199,4 @@ def test_command_writes_report(tmp_path, small_binning, official_file, make_show
                                                   "--no-progress", "--no-low-level-classifier"])
 
     assert again.exit_code == 2
-    assert "earlier report" in again.output
+    assert "already contains a report" in again.output

@@ -211,7 +211,7 @@ def amplify(
             "Invalid sample sizes", where="--sizes", expected="comma-separated integers", got=sizes
         ) from None
     if (out / "amplification.json").exists() and not overwrite:
-        raise KissError("Output folder holds an earlier study", where=str(out),
+        raise KissError("Output folder already contains a study", where=str(out),
                         hint="pass --overwrite to replace it, or choose another --out")
     started = time.perf_counter()
     rows = amplification_study(

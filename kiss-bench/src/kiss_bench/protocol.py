@@ -143,7 +143,7 @@ def _append(path: Path, record: dict) -> None:
 
 
 def _file_fingerprints(config: SuiteConfig) -> dict[str, str]:
-    """Return the SHA-256 digest of every sample file of the suite, so that a resumed suite notices a changed file."""
+    """Return the SHA-256 digest of every sample file of the suite, so that resuming notices a changed file."""
     digests = {}
     for name in config.all_samplers():
         if name.startswith("file:"):
@@ -160,7 +160,7 @@ def _check_resume(out: Path, config: SuiteConfig) -> None:
     expected_config = {**json.loads(json.dumps(asdict(config))), "sample_files": _file_fingerprints(config)}
     # A suite that stopped before its first comparison left nothing to keep, so any settings may start anew there.
     if suite_file.is_file() and read_raw_results(out / RAW_FILE):
-        # Suites written before the digests were recorded had no file samplers' digests to keep.
+        # A suite.json written before digests were recorded has no "sample_files" entry.
         stored = {"sample_files": {}, **read_json(suite_file)}
         if stored != expected_config:
             changed = sorted(key for key in expected_config if stored.get(key) != expected_config[key])

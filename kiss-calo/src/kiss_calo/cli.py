@@ -57,7 +57,7 @@ def evaluate_command(reference: Path, candidate: Path, geometry_name: str, out_d
         raise KissError("Output is a file", where=str(out_dir), expected="a folder for the report (created if missing)",
                         hint="choose another --out")
     if (out_dir / "metrics.json").exists() and not overwrite:
-        raise KissError("Output folder holds an earlier report", where=str(out_dir),
+        raise KissError("Output folder already contains a report", where=str(out_dir),
                         hint="pass --overwrite to replace it, or choose another --out")
     geometry = load_geometry(geometry_name)
     config = EvaluationConfig(threshold_mev=threshold_mev, max_showers=max_showers, seed=seed,

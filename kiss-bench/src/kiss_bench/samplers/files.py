@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 _SUFFIXES = {".csv": "csv", ".h5": "hdf5", ".hdf5": "hdf5", ".nc": "netcdf", ".nc4": "netcdf", ".netcdf": "netcdf"}
 
 
-#: Names under which a sample file may hold its weights, when the caller names none.
+#: Names of the weight column, dataset or variable that are looked for when the caller names none.
 WEIGHT_NAMES = ("weight", "weights")
 
 

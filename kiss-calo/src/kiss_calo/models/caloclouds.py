@@ -499,10 +499,9 @@ class CaloClouds2(Generator):
         visible = np.exp(shower[:, 1]) * incident
         energy *= (visible / np.bincount(event, energy, minlength=len(incident)))[event]
         points[event, slot, 0] = local[:, 0] + shower[event, 2]
-        # NOTE: points generated outside [0, n_layers) are clipped into the first or last layer. After 10
-        # minutes of CPU training (benchmarks/caloclouds_fidelity.py), 0.4 % of the energy of 10-90 GeV
-        # showers was clipped to y = 0, about half of the excess in layer 0. Dropping such points before
-        # the energy rescaling may be better.
+        # NOTE: points generated outside [0, n_layers) are clipped into the first or last layer. A model
+        # trained for 10 minutes on a CPU put 0.4 % of the energy of 10-90 GeV showers below layer 0,
+        # about half of its excess there. Dropping such points before the energy rescaling may be better.
         points[event, slot, 1] = np.clip(local[:, 1], 0.0, math.nextafter(c.n_layers, 0.0))
         points[event, slot, 2] = local[:, 2] + shower[event, 3]
         points[event, slot, 3] = energy
